@@ -1,0 +1,261 @@
+//! Request and response bodies of the `/v1` admin API, shared by the server and the CLI so the
+//! two cannot drift apart.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::audit::AuditEntry;
+use crate::entry::{EntryKind, Lock, PosixAccount, TokenAccess};
+use crate::error::Violation;
+
+pub use crate::change::{PersonPatch, PosixPatch, ServiceAccountPatch};
+
+/// The body of every error response: a stable machine `code`, a human `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequest {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("name", &self.name)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthResponse {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: EntryKind,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonCreate {
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub mails: Vec<String>,
+    #[serde(default)]
+    pub legal_name: Option<String>,
+}
+
+/// A reference to another entry, with its name resolved for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRef {
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshKeyView {
+    pub label: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersonView {
+    pub uuid: Uuid,
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub legal_name: Option<String>,
+    pub mails: Vec<String>,
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expire_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub lock: Option<Lock>,
+    #[serde(default)]
+    pub posix: Option<PosixAccount>,
+    pub ssh_keys: Vec<SshKeyView>,
+    pub password_set: bool,
+    /// Direct group memberships.
+    pub groups: Vec<EntryRef>,
+    /// Every group, nested membership included.
+    pub groups_transitive: Vec<EntryRef>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddSshKey {
+    pub label: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPosix {
+    #[serde(default)]
+    pub gid_number: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupView {
+    pub uuid: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub gid_number: Option<u32>,
+    pub members: Vec<EntryRef>,
+    pub groups: Vec<EntryRef>,
+    pub builtin: bool,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// Members named by name or UUID.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Members {
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountCreate {
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiTokenView {
+    pub id: Uuid,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub expire_at: Option<DateTime<Utc>>,
+    pub access: TokenAccess,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceAccountView {
+    pub uuid: Uuid,
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub expire_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub lock: Option<Lock>,
+    pub api_tokens: Vec<ApiTokenView>,
+    pub groups: Vec<EntryRef>,
+    pub groups_transitive: Vec<EntryRef>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenCreate {
+    pub label: String,
+    #[serde(default)]
+    pub expire_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub read_write: bool,
+}
+
+/// The only time a token's secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiTokenCreated {
+    pub id: Uuid,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The one-time output of `recover-account`.
+#[derive(Serialize, Deserialize)]
+pub struct Recovered {
+    pub name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovered")
+            .field("name", &self.name)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub persons: u64,
+    pub service_accounts: u64,
+    pub groups: u64,
+    pub audit_entries: u64,
+    pub uptime_secs: u64,
+}

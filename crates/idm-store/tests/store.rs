@@ -1,0 +1,467 @@
+//! The store against its contract: indexes, ids, memberships, audit, backup and restore.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use idm_model::audit::Actor;
+use idm_model::change::{Change, PersonPatch, PosixPatch};
+use idm_model::{Entry, EntryKind, Group, Person};
+use idm_store::{AuditFilter, Reader, Store, StoreConfig, StoreError};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn person(n: u128, name: &str) -> Person {
+    Person {
+        uuid: Uuid::from_u128(n),
+        name: name.into(),
+        display_name: format!("Person {name}"),
+        legal_name: None,
+        mails: vec![],
+        valid_from: None,
+        expire_at: None,
+        lock: None,
+        posix: None,
+        ssh_keys: Default::default(),
+        credentials: Default::default(),
+        created_at: t0(),
+        modified_at: t0(),
+    }
+}
+
+fn group(n: u128, name: &str) -> Group {
+    Group {
+        uuid: Uuid::from_u128(n),
+        name: name.into(),
+        description: None,
+        members: BTreeSet::new(),
+        gid_number: None,
+        created_at: t0(),
+        modified_at: t0(),
+    }
+}
+
+fn actor() -> Actor {
+    Actor {
+        uuid: None,
+        name: "tester".into(),
+    }
+}
+
+fn store() -> Store {
+    let s = Store::in_memory(StoreConfig::default()).unwrap();
+    s.ensure_builtins(t0()).unwrap();
+    s
+}
+
+fn apply(s: &Store, c: Change) -> Result<Option<Entry>, StoreError> {
+    s.apply(&c, &actor(), t0(), None).map(|a| a.entry)
+}
+
+fn add(s: &Store, g: u128, m: &[u128]) -> Result<Option<Entry>, StoreError> {
+    apply(
+        s,
+        Change::AddMembers {
+            group: Uuid::from_u128(g),
+            members: m.iter().map(|x| Uuid::from_u128(*x)).collect(),
+        },
+    )
+}
+
+#[test]
+fn builtins_exist_once() {
+    let s = store();
+    s.ensure_builtins(t0()).unwrap();
+    let admins = s.get_by_name("idm_admins").unwrap().unwrap();
+    let Entry::Group(g) = admins else { panic!() };
+    assert!(g.members.contains(&idm_model::access::ADMIN_UUID));
+    assert_eq!(s.counts().unwrap().groups, 5);
+    assert!(matches!(
+        apply(&s, Change::Delete { uuid: g.uuid }),
+        Err(StoreError::Refused(_))
+    ));
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn names_and_mails_are_unique_across_kinds() {
+    let s = store();
+    let mut p = person(1, "alice");
+    p.mails = vec!["Alice@Example.com".into()];
+    apply(&s, Change::CreatePerson(p)).unwrap();
+    let e = apply(&s, Change::CreateGroup(group(2, "alice"))).unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let mut p2 = person(3, "bob");
+    p2.mails = vec!["alice@EXAMPLE.com".into()];
+    let e = apply(&s, Change::CreatePerson(p2)).unwrap_err();
+    assert!(e.to_string().contains("already in use"), "{e}");
+    let bad = person(4, "Bad Name");
+    assert!(matches!(
+        apply(&s, Change::CreatePerson(bad)),
+        Err(StoreError::Model(_))
+    ));
+    // Renaming frees the old name.
+    apply(
+        &s,
+        Change::UpdatePerson {
+            uuid: Uuid::from_u128(1),
+            patch: PersonPatch {
+                name: Some("alicia".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    assert!(s.get_by_name("alice").unwrap().is_none());
+    apply(&s, Change::CreateGroup(group(2, "alice"))).unwrap();
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn posix_ids_are_monotonic_and_never_reused() {
+    let s = store();
+    let posix = |s: &Store, u: u128| {
+        let e = apply(
+            s,
+            Change::SetPosix {
+                uuid: Uuid::from_u128(u),
+                patch: PosixPatch::default(),
+            },
+        )
+        .unwrap()
+        .unwrap();
+        match e {
+            Entry::Person(p) => p.posix.unwrap().uid_number,
+            Entry::Group(g) => g.gid_number.unwrap(),
+            _ => unreachable!(),
+        }
+    };
+    apply(&s, Change::CreatePerson(person(1, "a"))).unwrap();
+    apply(&s, Change::CreatePerson(person(2, "b"))).unwrap();
+    apply(&s, Change::CreateGroup(group(3, "g"))).unwrap();
+    assert_eq!(posix(&s, 1), 10_000);
+    assert_eq!(posix(&s, 3), 10_001);
+    apply(&s, Change::Delete { uuid: Uuid::from_u128(1) }).unwrap();
+    assert_eq!(posix(&s, 2), 10_002);
+    // The deleted person's id cannot be claimed by hand either.
+    let e = apply(
+        &s,
+        Change::SetPosix {
+            uuid: Uuid::from_u128(2),
+            patch: PosixPatch {
+                gid_number: Some(10_000),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("never reused"), "{e}");
+    // Person gets defaults for shell and home.
+    let Entry::Person(b) = s.get(Uuid::from_u128(2)).unwrap().unwrap() else {
+        panic!()
+    };
+    let x = b.posix.unwrap();
+    assert_eq!((x.uid_number, x.gid_number), (10_002, 10_002));
+    assert_eq!(x.home_directory, "/home/b");
+    assert_eq!(x.login_shell, "/bin/bash");
+    // Survives a restart of the counter: a fresh person still gets a new id.
+    apply(&s, Change::CreatePerson(person(5, "c"))).unwrap();
+    assert_eq!(posix(&s, 5), 10_003);
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn nested_groups_and_cycles() {
+    let s = store();
+    apply(&s, Change::CreatePerson(person(1, "alice"))).unwrap();
+    for (n, name) in [(10, "devs"), (11, "eng"), (12, "staff")] {
+        apply(&s, Change::CreateGroup(group(n, name))).unwrap();
+    }
+    add(&s, 10, &[1]).unwrap();
+    add(&s, 11, &[10]).unwrap();
+    add(&s, 12, &[11]).unwrap();
+    let txn = s.read().unwrap();
+    let t: BTreeSet<Uuid> = txn
+        .member_of_transitive(Uuid::from_u128(1))
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(t, [10, 11, 12].into_iter().map(Uuid::from_u128).collect());
+    drop(txn);
+    let e = add(&s, 10, &[12]).unwrap_err();
+    assert!(e.to_string().contains("cycle"), "{e}");
+    let e = add(&s, 10, &[10]).unwrap_err();
+    assert!(matches!(e, StoreError::Model(_) | StoreError::Conflict(_)), "{e}");
+    // Deleting the middle group cuts the chain.
+    apply(&s, Change::Delete { uuid: Uuid::from_u128(11) }).unwrap();
+    let txn = s.read().unwrap();
+    assert_eq!(
+        txn.member_of_transitive(Uuid::from_u128(1)).unwrap(),
+        vec![Uuid::from_u128(10)]
+    );
+    assert!(txn.member_of(Uuid::from_u128(10)).unwrap().is_empty());
+    drop(txn);
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn audit_is_chained_and_queryable() {
+    let s = store();
+    apply(&s, Change::CreatePerson(person(1, "alice"))).unwrap();
+    let later = t0() + Duration::hours(1);
+    let _ = s.apply(
+        &Change::Lock {
+            uuid: Uuid::from_u128(1),
+            reason: "left".into(),
+        },
+        &Actor {
+            uuid: None,
+            name: "bob".into(),
+        },
+        later,
+        Some("127.0.0.1".into()),
+    )
+    .unwrap();
+    let by_target = s
+        .audit(&AuditFilter {
+            target: Some("alice".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_target.len(), 2);
+    assert_eq!(by_target[0].event.action, "account.lock");
+    let by_actor = s
+        .audit(&AuditFilter {
+            actor: Some("bob".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_actor.len(), 1);
+    assert_eq!(by_actor[0].event.source.as_deref(), Some("127.0.0.1"));
+    let since = s
+        .audit(&AuditFilter {
+            since: Some(later),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(since.len(), 1);
+    let r = s.verify().unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.audit_entries as u64, s.counts().unwrap().audit_entries);
+}
+
+#[test]
+fn backup_restore_export_round_trip_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("a.redb"), StoreConfig::default()).unwrap();
+    s.ensure_builtins(t0()).unwrap();
+    let mut p = person(1, "alice");
+    p.mails = vec!["alice@example.com".into()];
+    apply(&s, Change::CreatePerson(p)).unwrap();
+    apply(&s, Change::CreateGroup(group(10, "devs"))).unwrap();
+    add(&s, 10, &[1]).unwrap();
+    apply(&s, Change::CreatePerson(person(2, "gone"))).unwrap();
+    apply(&s, Change::SetPosix { uuid: Uuid::from_u128(2), patch: PosixPatch::default() }).unwrap();
+    apply(&s, Change::Delete { uuid: Uuid::from_u128(2) }).unwrap();
+
+    let mut buf = Vec::new();
+    let info = s.backup(&mut buf, t0()).unwrap();
+    assert!(info.audit_entries > 5);
+
+    let target = dir.path().join("b.redb");
+    idm_store::restore_file(&target, &mut buf.as_slice(), StoreConfig::default()).unwrap();
+    let r = Store::open(&target, StoreConfig::default()).unwrap();
+    assert_eq!(
+        r.snapshot(true).unwrap().to_json().unwrap(),
+        s.snapshot(true).unwrap().to_json().unwrap()
+    );
+    assert!(r.verify().unwrap().problems.is_empty());
+    assert_eq!(r.counts().unwrap(), s.counts().unwrap());
+    // The retired id stays retired after restore.
+    apply(&r, Change::CreatePerson(person(3, "new"))).unwrap();
+    let e = apply(&r, Change::SetPosix {
+        uuid: Uuid::from_u128(3),
+        patch: PosixPatch { gid_number: Some(10_000), ..Default::default() },
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("never reused"));
+
+    // Truncated, corrupt, garbage: refused, nothing left behind.
+    let t2 = dir.path().join("c.redb");
+    for (bad, why) in [
+        (buf[..buf.len() - 10].to_vec(), "truncated"),
+        ({
+            let mut b = buf.clone();
+            let n = b.len() - 20;
+            b[n] ^= 1;
+            b
+        }, "checksum"),
+        (b"hello\n".to_vec(), "not an idm backup"),
+    ] {
+        let e = idm_store::restore_file(&t2, &mut bad.as_slice(), StoreConfig::default())
+            .unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+        assert!(!t2.exists());
+        assert!(!t2.with_extension("restore-tmp").exists());
+    }
+    // Restore never overwrites.
+    let e = idm_store::restore_file(&target, &mut buf.as_slice(), StoreConfig::default())
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Refused(_)));
+}
+
+#[test]
+fn import_into_fresh_store_reproduces_export() {
+    let s = store();
+    apply(&s, Change::CreatePerson(person(1, "alice"))).unwrap();
+    apply(&s, Change::CreateGroup(group(10, "devs"))).unwrap();
+    apply(&s, Change::CreateGroup(group(11, "eng"))).unwrap();
+    add(&s, 10, &[1]).unwrap();
+    add(&s, 11, &[10]).unwrap();
+    let snap = s.snapshot(true).unwrap();
+    let json = snap.to_json().unwrap();
+    let parsed = idm_model::export::Snapshot::from_json(json.as_bytes()).unwrap();
+
+    let fresh = Store::in_memory(StoreConfig::default()).unwrap();
+    fresh.import(&parsed, &actor(), t0()).unwrap();
+    assert_eq!(fresh.snapshot(true).unwrap().to_json().unwrap(), json);
+    assert!(fresh.verify().unwrap().problems.is_empty());
+    // Importing again is idempotent.
+    fresh.import(&parsed, &actor(), t0()).unwrap();
+    assert_eq!(fresh.snapshot(true).unwrap().to_json().unwrap(), json);
+}
+
+#[test]
+fn reopen_keeps_data_and_refuses_second_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.redb");
+    {
+        let s = Store::open(&path, StoreConfig::default()).unwrap();
+        s.ensure_builtins(t0()).unwrap();
+        apply(&s, Change::CreatePerson(person(1, "alice"))).unwrap();
+        let e = Store::open(&path, StoreConfig::default()).err().unwrap();
+        assert!(matches!(e, StoreError::InUse), "{e}");
+    }
+    let s = Store::open(&path, StoreConfig::default()).unwrap();
+    assert!(s.get_by_name("alice").unwrap().is_some());
+    assert!(s.verify().unwrap().problems.is_empty());
+}
+
+// ---- Random sequences against a naive reference model ----
+
+#[derive(Debug, Clone)]
+enum Op {
+    Person(u8),
+    Group(u8),
+    Add(u8, u8),
+    Remove(u8, u8),
+    Delete(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..12).prop_map(Op::Person),
+        (0u8..8).prop_map(Op::Group),
+        (0u8..8, 0u8..20).prop_map(|(g, m)| Op::Add(g, m)),
+        (0u8..8, 0u8..20).prop_map(|(g, m)| Op::Remove(g, m)),
+        (0u8..20).prop_map(Op::Delete),
+    ]
+}
+
+/// Persons are ids 0..12 (uuid 100+i), groups 0..8 (uuid 200+i); member index m < 12 is a
+/// person, else group m-12.
+fn member_uuid(m: u8) -> u128 {
+    if m < 12 { 100 + m as u128 } else { 200 + (m - 12) as u128 }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn indexes_match_a_naive_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let s = store();
+        let mut live: BTreeSet<u128> = BTreeSet::new();
+        let mut deleted: BTreeSet<u128> = BTreeSet::new();
+        let mut members: BTreeMap<u128, BTreeSet<u128>> = BTreeMap::new();
+        for o in ops {
+            match o {
+                Op::Person(i) => {
+                    let u = 100 + i as u128;
+                    let r = apply(&s, Change::CreatePerson(person(u, &format!("p{i}"))));
+                    // A UUID is never reused: not while live, not after deletion.
+                    prop_assert_eq!(r.is_ok(), !live.contains(&u) && !deleted.contains(&u));
+                    if r.is_ok() { live.insert(u); }
+                }
+                Op::Group(i) => {
+                    let u = 200 + i as u128;
+                    let r = apply(&s, Change::CreateGroup(group(u, &format!("g{i}"))));
+                    prop_assert_eq!(r.is_ok(), !live.contains(&u) && !deleted.contains(&u));
+                    if r.is_ok() {
+                        live.insert(u);
+                        members.insert(u, BTreeSet::new());
+                    }
+                }
+                Op::Add(g, m) => {
+                    let gu = 200 + g as u128;
+                    let mu = member_uuid(m);
+                    let r = add(&s, gu, &[mu as u128]);
+                    // Reference: would it make a cycle?
+                    let mut cyc = gu == mu;
+                    if !cyc && members.contains_key(&mu) {
+                        let mut todo = vec![mu];
+                        let mut seen = BTreeSet::new();
+                        while let Some(x) = todo.pop() {
+                            if x == gu { cyc = true; break; }
+                            if seen.insert(x) {
+                                todo.extend(members.get(&x).into_iter().flatten().copied());
+                            }
+                        }
+                    }
+                    let ok = live.contains(&gu) && live.contains(&mu) && !cyc;
+                    prop_assert_eq!(r.is_ok(), ok, "add {} to {}: {:?}", mu, gu, r.err());
+                    if ok { members.entry(gu).or_default().insert(mu); }
+                }
+                Op::Remove(g, m) => {
+                    let gu = 200 + g as u128;
+                    let mu = member_uuid(m);
+                    let r = apply(&s, Change::RemoveMembers { group: Uuid::from_u128(gu), members: vec![Uuid::from_u128(mu)] });
+                    let ok = live.contains(&gu) && live.contains(&mu);
+                    prop_assert_eq!(r.is_ok(), ok);
+                    if ok { members.entry(gu).or_default().remove(&mu); }
+                }
+                Op::Delete(m) => {
+                    let u = member_uuid(m);
+                    let r = apply(&s, Change::Delete { uuid: Uuid::from_u128(u) });
+                    prop_assert_eq!(r.is_ok(), live.contains(&u));
+                    if r.is_ok() {
+                        live.remove(&u);
+                        deleted.insert(u);
+                        members.remove(&u);
+                        for set in members.values_mut() { set.remove(&u); }
+                    }
+                }
+            }
+        }
+        // Compare direct and transitive memberOf of every live entry with the reference.
+        let mut direct_up: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+        for (g, ms) in &members {
+            for m in ms {
+                direct_up.entry(Uuid::from_u128(*m)).or_default().insert(Uuid::from_u128(*g));
+            }
+        }
+        let txn = s.read().unwrap();
+        for u in &live {
+            let u = Uuid::from_u128(*u);
+            let d: BTreeSet<Uuid> = txn.member_of(u).unwrap().into_iter().collect();
+            prop_assert_eq!(&d, &direct_up.get(&u).cloned().unwrap_or_default());
+            let t: BTreeSet<Uuid> = txn.member_of_transitive(u).unwrap().into_iter().collect();
+            prop_assert_eq!(t, idm_model::export::closure(&direct_up, u));
+        }
+        let persons = s.list(EntryKind::Person).unwrap().len();
+        prop_assert_eq!(persons, 1 + live.iter().filter(|u| **u < 200).count());
+        let r = s.verify().unwrap();
+        prop_assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+}
