@@ -232,7 +232,9 @@ fn apply_inner(
                 Entry::Group(_) => return Err(wrong_kind(*uuid, EntryKind::Person)),
             }
             let new = replace(txn, &old, new, now)?;
-            Ok((Some(new), "unlocked".into()))
+            // Unlocking also forgives recent password failures (the soft lockout).
+            txn.open_table(AUTH_STATE)?.remove(uuid.as_u128())?;
+            Ok((Some(new), "unlocked; failure count cleared".into()))
         }
         Change::AddApiToken { uuid, token } => {
             let old = txn.require(*uuid)?;
@@ -257,8 +259,12 @@ fn apply_inner(
             Ok((
                 Some(new),
                 format!(
-                    "generated {:?} token {} ({label})",
-                    token.access, token.id
+                    "generated {} token {} ({label})",
+                    match token.access {
+                        idm_model::TokenAccess::ReadOnly => "read-only",
+                        idm_model::TokenAccess::ReadWrite => "read-write",
+                    },
+                    token.id
                 ),
             ))
         }

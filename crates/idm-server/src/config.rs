@@ -1,0 +1,256 @@
+//! Server configuration: embedded defaults, an optional TOML file, and environment overrides
+//! (`IDM_DATA`, `IDM_ORIGIN`, `IDM_HTTPS_BIND`, `IDM_LOG_FORMAT`), in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use idm_mfa::{HashParams, LockoutPolicy, PasswordPolicy};
+use idm_model::posix::IdRange;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, TLS material and admin socket live.
+    pub data_dir: PathBuf,
+    /// The public origin (`https://idm.example.com`); the issuer of tokens later.
+    pub origin: String,
+    pub https: HttpsConfig,
+    pub password: PasswordConfig,
+    pub lockout: LockoutPolicy,
+    pub rate_limit: RateLimitConfig,
+    pub posix: IdRange,
+    /// Lifetime of an admin API session from `/v1/auth`.
+    pub session_ttl_secs: i64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpsConfig {
+    pub bind: SocketAddr,
+    /// PEM certificate chain and key; when both are absent a dev CA and certificate are made
+    /// in `<data_dir>/tls/` on first start.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Most simultaneous connections; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub hash: HashParams,
+    pub policy: PasswordPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Authentication attempts per source address: burst, then one per `ip_refill_secs`.
+    pub ip_burst: u32,
+    pub ip_refill_secs: f64,
+    /// Authentication attempts per account name.
+    pub account_burst: u32,
+    pub account_refill_secs: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("idm-data"),
+            origin: "https://localhost:8443".into(),
+            https: HttpsConfig::default(),
+            password: PasswordConfig::default(),
+            lockout: LockoutPolicy::default(),
+            rate_limit: RateLimitConfig::default(),
+            posix: IdRange::default(),
+            session_ttl_secs: 3600,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        HttpsConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert: None,
+            key: None,
+            max_connections: 4096,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            ip_burst: 30,
+            ip_refill_secs: 1.0,
+            account_burst: 10,
+            account_refill_secs: 6.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut c = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        c.apply_env(|k| std::env::var(k).ok())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("IDM_DATA") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("IDM_ORIGIN") {
+            self.origin = v;
+        }
+        if let Some(v) = get("IDM_HTTPS_BIND") {
+            self.https.bind = v.parse().map_err(|e| ConfigError::Env {
+                name: "IDM_HTTPS_BIND",
+                message: format!("{e} (expected ADDRESS:PORT)"),
+            })?;
+        }
+        if let Some(v) = get("IDM_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "IDM_LOG_FORMAT",
+                        message: "expected text or json".into(),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.origin.starts_with("https://") && !self.origin.starts_with("http://localhost") {
+            return Err(ConfigError::Invalid(format!(
+                "origin {:?} must be an https:// URL",
+                self.origin
+            )));
+        }
+        if self.https.cert.is_some() != self.https.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "https.cert and https.key go together".into(),
+            ));
+        }
+        if self.session_ttl_secs < 60 || self.session_ttl_secs > 86_400 {
+            return Err(ConfigError::Invalid(
+                "session_ttl_secs must be between 60 and 86400".into(),
+            ));
+        }
+        if self.lockout.max_failures == 0 {
+            return Err(ConfigError::Invalid("lockout.max_failures must be at least 1".into()));
+        }
+        if self.password.policy.min_length < 8 {
+            return Err(ConfigError::Invalid(
+                "password.policy.min_length must be at least 8".into(),
+            ));
+        }
+        self.posix
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if self.rate_limit.ip_burst == 0 || self.rate_limit.account_burst == 0 {
+            return Err(ConfigError::Invalid("rate_limit bursts must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(idm_store::DB_FILE)
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join("admin.sock")
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let mut c: Config = toml::from_str(
+            r#"
+            data_dir = "/var/lib/idm"
+            origin = "https://idm.example.com"
+            [https]
+            bind = "0.0.0.0:443"
+            [lockout]
+            max_failures = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.lockout.max_failures, 3);
+        c.apply_env(|k| match k {
+            "IDM_HTTPS_BIND" => Some("127.0.0.1:9443".into()),
+            "IDM_DATA" => Some("/tmp/x".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.https.bind.port(), 9443);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.origin, "https://idm.example.com");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+        let mut c = Config::default();
+        assert!(c.apply_env(|k| (k == "IDM_HTTPS_BIND").then(|| "nope".into())).is_err());
+        c.origin = "ftp://x".into();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! The HTTPS surface: `fn app(state) -> Router` and the handlers behind `/v1`.
+
+mod accounts;
+mod extract;
+mod group;
+mod person;
+mod service_account;
+mod system;
+pub mod views;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post, put};
+use chrono::Utc;
+use idm_model::access::{Principal, TargetInfo};
+use idm_model::change::Change;
+use idm_model::{Entry, EntryKind, access};
+
+use crate::auth::{actor_of, blocking, is_privileged};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub use extract::{ApiJson, Auth, ClientIp};
+
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.https.max_body_bytes;
+    Router::new()
+        .route("/v1/auth", post(system::auth))
+        .route("/v1/logout", post(system::logout))
+        .route("/v1/self", get(system::whoami))
+        .route("/v1/audit", get(system::audit))
+        .route("/v1/person", get(person::list).post(person::create))
+        .route(
+            "/v1/person/{id}",
+            get(person::get).patch(person::update).delete(person::delete),
+        )
+        .route("/v1/person/{id}/password", put(person::set_password))
+        .route("/v1/person/{id}/posix", put(person::set_posix))
+        .route(
+            "/v1/person/{id}/ssh",
+            get(person::list_ssh).post(person::add_ssh),
+        )
+        .route("/v1/person/{id}/ssh/{label}", delete(person::delete_ssh))
+        .route("/v1/account/{id}/lock", post(accounts::lock))
+        .route("/v1/account/{id}/unlock", post(accounts::unlock))
+        .route("/v1/group", get(group::list).post(group::create))
+        .route("/v1/group/{id}", get(group::get).delete(group::delete))
+        .route(
+            "/v1/group/{id}/members",
+            get(group::list_members).post(group::add_members),
+        )
+        .route("/v1/group/{id}/members/remove", post(group::remove_members))
+        .route("/v1/group/{id}/posix", put(group::set_posix))
+        .route(
+            "/v1/service_account",
+            get(service_account::list).post(service_account::create),
+        )
+        .route(
+            "/v1/service_account/{id}",
+            get(service_account::get)
+                .patch(service_account::update)
+                .delete(service_account::delete),
+        )
+        .route(
+            "/v1/service_account/{id}/api_token",
+            get(service_account::list_tokens).post(service_account::generate_token),
+        )
+        .route(
+            "/v1/service_account/{id}/api_token/{token}",
+            delete(service_account::destroy_token),
+        )
+        .route("/health/live", get(system::live))
+        .route("/health/ready", get(system::ready))
+        .route("/status", get(system::status))
+        .fallback(system::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(log_and_harden))
+        .with_state(state)
+}
+
+/// Logs each request (method, path, status, time — never headers or bodies, which may carry
+/// secrets) and adds the security headers every response gets.
+async fn log_and_harden(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    tracing::info!(
+        %method,
+        path,
+        status = res.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    res
+}
+
+/// Resolves `{id}` (name or UUID) to an entry of `kind`, and what authorization needs to know.
+pub(crate) async fn target(
+    st: &AppState,
+    p: &Principal,
+    id: String,
+    kind: Option<EntryKind>,
+) -> Result<(Entry, TargetInfo), AppError> {
+    let store = st.store.clone();
+    let me = p.uuid;
+    blocking(move || {
+        let e = store
+            .resolve(&id)?
+            .filter(|e| kind.is_none_or(|k| e.kind() == k))
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "no {} named {id:?}",
+                    kind.map_or("entry", |k| match k {
+                        EntryKind::Person => "person",
+                        EntryKind::Group => "group",
+                        EntryKind::ServiceAccount => "service account",
+                    })
+                ))
+            })?;
+        let info = TargetInfo {
+            kind: e.kind(),
+            privileged: is_privileged(&store, &e)?,
+            builtin: access::is_builtin_uuid(e.uuid()),
+            is_self: e.uuid() == me,
+        };
+        Ok((e, info))
+    })
+    .await
+}
+
+/// Applies a change as `p` and returns the entry after it.
+pub(crate) async fn apply(
+    st: &AppState,
+    p: &Principal,
+    change: Change,
+    ip: Option<IpAddr>,
+) -> Result<Option<Entry>, AppError> {
+    let store = st.store.clone();
+    let actor = actor_of(p);
+    blocking(move || {
+        Ok(store
+            .apply(&change, &actor, Utc::now(), ip.map(|i| i.to_string()))?
+            .entry)
+    })
+    .await
+}

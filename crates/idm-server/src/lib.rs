@@ -1,0 +1,15 @@
+//! The idm server: configuration, TLS, the HTTPS admin API over the store, the admin socket and
+//! the offline subcommands. Protocol crates stay sans-IO; this crate owns sockets, the clock and
+//! randomness, and wires them to the engines.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ops;
+pub mod ratelimit;
+pub mod rng;
+pub mod serve;
+pub mod state;
+pub mod tls;
