@@ -116,8 +116,7 @@ pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a AuditEntry>,
 ) -> Result<String, (u64, &'static str)> {
     let mut prev = prev.to_owned();
-    let mut expected_seq = first_seq;
-    for e in entries {
+    for (expected_seq, e) in (first_seq..).zip(entries) {
         if e.seq != expected_seq {
             return Err((e.seq, "sequence gap"));
         }
@@ -128,7 +127,6 @@ pub fn verify_chain<'a>(
             return Err((e.seq, "content hash does not match"));
         }
         prev = e.hash.clone();
-        expected_seq += 1;
     }
     Ok(prev)
 }
@@ -165,7 +163,10 @@ mod tests {
 
         let mut edited = chain.clone();
         edited[2].event.summary = "nothing happened".into();
-        assert_eq!(verify_chain(GENESIS, 1, &edited), Err((3, "content hash does not match")));
+        assert_eq!(
+            verify_chain(GENESIS, 1, &edited),
+            Err((3, "content hash does not match"))
+        );
 
         let mut dropped = chain.clone();
         dropped.remove(1);

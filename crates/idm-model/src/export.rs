@@ -158,12 +158,12 @@ impl Snapshot {
                 }
             }
             for id in e.posix_ids() {
-                if let Some(other) = ids.insert(id, e.uuid()) {
-                    if other != e.uuid() {
-                        return Err(ModelError::Inconsistent(format!(
-                            "POSIX id {id} is used twice"
-                        )));
-                    }
+                if let Some(other) = ids.insert(id, e.uuid())
+                    && other != e.uuid()
+                {
+                    return Err(ModelError::Inconsistent(format!(
+                        "POSIX id {id} is used twice"
+                    )));
                 }
             }
         }
@@ -249,7 +249,10 @@ pub fn check_entry(e: &Entry) -> Result<(), ModelError> {
                 validate::text("description", d, validate::DESCRIPTION_MAX)?;
             }
             if g.members.contains(&g.uuid) {
-                return Err(ModelError::invalid("members", "a group cannot contain itself"));
+                return Err(ModelError::invalid(
+                    "members",
+                    "a group cannot contain itself",
+                ));
             }
         }
     }
@@ -354,9 +357,13 @@ mod tests {
         );
         ok.validate().unwrap();
         let cyc = Snapshot::new(
-            [group(1, "a", &[2]), group(2, "b", &[3]), group(3, "c", &[1])]
-                .into_iter()
-                .map(Entry::Group),
+            [
+                group(1, "a", &[2]),
+                group(2, "b", &[3]),
+                group(3, "c", &[1]),
+            ]
+            .into_iter()
+            .map(Entry::Group),
             vec![],
             10_000,
             false,
@@ -368,7 +375,13 @@ mod tests {
                 .contains("contains itself")
         );
         let dangling = Snapshot::new([Entry::Group(group(1, "a", &[9]))], vec![], 0, false);
-        assert!(dangling.validate().unwrap_err().to_string().contains("does not exist"));
+        assert!(
+            dangling
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod validate;
 
 pub use entry::{
     ApiToken, Entry, EntryKind, Group, Lock, PasswordCredential, Person, PosixAccount,
-    ServiceAccount, Tombstone, TokenAccess,
+    ServiceAccount, TokenAccess, Tombstone,
 };
 pub use error::{ModelError, Violation};
 

@@ -34,7 +34,10 @@ impl IdRange {
         if self.first < MIN_EXPLICIT_ID || self.first > self.last || self.last > i32::MAX as u32 {
             return Err(ModelError::invalid(
                 "posix_id_range",
-                format!("must satisfy {MIN_EXPLICIT_ID} <= first <= last <= {}", i32::MAX),
+                format!(
+                    "must satisfy {MIN_EXPLICIT_ID} <= first <= last <= {}",
+                    i32::MAX
+                ),
             ));
         }
         Ok(())
@@ -91,14 +94,20 @@ mod tests {
             r.allocate(10_001, |i| taken.contains(&i)).unwrap(),
             (10_003, 10_004)
         );
-        let small = IdRange { first: 1000, last: 1001 };
+        let small = IdRange {
+            first: 1000,
+            last: 1001,
+        };
         assert!(small.allocate(1002, |_| false).is_err());
         assert!(small.allocate(1000, |_| true).is_err());
     }
 
     #[test]
     fn nobody_is_never_allocated() {
-        let r = IdRange { first: 65_534, last: 65_535 };
+        let r = IdRange {
+            first: 65_534,
+            last: 65_535,
+        };
         assert_eq!(r.allocate(0, |_| false).unwrap().0, 65_535);
         assert!(explicit_id("gid", 65_534).is_err());
         assert!(explicit_id("gid", 999).is_err());

@@ -46,7 +46,10 @@ impl BearerToken {
     /// Splits into the id and the digest of the secret, refusing anything malformed (which
     /// then costs no lookup).
     pub fn parse(&self) -> Result<(Uuid, String), ModelError> {
-        let rest = self.0.strip_prefix(PREFIX).ok_or(ModelError::MalformedToken)?;
+        let rest = self
+            .0
+            .strip_prefix(PREFIX)
+            .ok_or(ModelError::MalformedToken)?;
         let (id, secret) = rest.split_once('_').ok_or(ModelError::MalformedToken)?;
         if id.len() != 32 {
             return Err(ModelError::MalformedToken);
@@ -83,7 +86,10 @@ mod tests {
     fn round_trip() {
         let id = Uuid::from_u128(0x1234);
         let t = BearerToken::new(id, &[7u8; 32]);
-        assert!(t.expose().starts_with("idm_00000000000000000000000000001234_"));
+        assert!(
+            t.expose()
+                .starts_with("idm_00000000000000000000000000001234_")
+        );
         let (pid, d) = t.parse().unwrap();
         assert_eq!(pid, id);
         assert!(digest_eq(&d, &digest_hex(&[7u8; 32])));
@@ -93,7 +99,12 @@ mod tests {
 
     #[test]
     fn malformed() {
-        for s in ["", "idm_", "idm_x_y", "abc_00000000000000000000000000001234_AAAA"] {
+        for s in [
+            "",
+            "idm_",
+            "idm_x_y",
+            "abc_00000000000000000000000000001234_AAAA",
+        ] {
             assert!(BearerToken::from_wire(s).parse().is_err(), "{s}");
         }
         let short = format!("idm_{}_{}", Uuid::nil().simple(), "AAAA");

@@ -104,9 +104,10 @@ pub fn mail(field: &str, value: &str) -> Result<String, ModelError> {
             "the part before '@' must be 1-64 characters",
         ));
     }
-    let local_ok = local.chars().all(|c| {
-        c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-    }) && !local.starts_with('.')
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
     if !local_ok {
@@ -172,7 +173,10 @@ pub fn posix_path(field: &str, value: &str) -> Result<String, ModelError> {
             format!("must be at most {PATH_MAX} bytes"),
         ));
     }
-    if value.chars().any(|c| c.is_control() || c == ':' || c.is_whitespace()) {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == ':' || c.is_whitespace())
+    {
         return Err(ModelError::invalid(
             field,
             "must not contain ':', spaces or control characters",
@@ -191,7 +195,10 @@ mod tests {
         assert_eq!(name("name", "alice").unwrap(), "alice");
         assert_eq!(name("name", "a.b_c-9").unwrap(), "a.b_c-9");
         let e = name("name", "Alice").unwrap_err();
-        assert_eq!(e.to_string(), "invalid name: must start with a lowercase letter a-z");
+        assert_eq!(
+            e.to_string(),
+            "invalid name: must start with a lowercase letter a-z"
+        );
         assert!(name("name", "9lives").is_err());
         assert!(name("name", "").is_err());
         assert!(name("name", "al ice").is_err());
@@ -206,7 +213,9 @@ mod tests {
             mail("mail", "Alice@Example.COM").unwrap(),
             "Alice@example.com"
         );
-        for bad in ["", "a", "a@", "@b.c", "a@b", "a@-b.c", "a..b@c.d", "a b@c.d", "a@b_c.d"] {
+        for bad in [
+            "", "a", "a@", "@b.c", "a@b", "a@-b.c", "a..b@c.d", "a b@c.d", "a@b_c.d",
+        ] {
             assert!(mail("mail", bad).is_err(), "{bad} accepted");
         }
         let e = mails(&["a@b.c".into(), "A@B.C".into()]).unwrap_err();

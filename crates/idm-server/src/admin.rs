@@ -45,9 +45,21 @@ async fn connection(mut s: UnixStream, store: Arc<Store>, cfg: Arc<Config>) -> s
         Ok(req) => {
             tracing::info!(op = ?std::mem::discriminant(&req), "admin socket request");
             match tokio::task::spawn_blocking(move || ops::handle(&store, &cfg, req)).await {
-                Ok(Ok(v)) => AdminResponse { ok: true, result: v, error: String::new() },
-                Ok(Err(e)) => AdminResponse { ok: false, result: serde_json::Value::Null, error: e.to_string() },
-                Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: e.to_string() },
+                Ok(Ok(v)) => AdminResponse {
+                    ok: true,
+                    result: v,
+                    error: String::new(),
+                },
+                Ok(Err(e)) => AdminResponse {
+                    ok: false,
+                    result: serde_json::Value::Null,
+                    error: e.to_string(),
+                },
+                Err(e) => AdminResponse {
+                    ok: false,
+                    result: serde_json::Value::Null,
+                    error: e.to_string(),
+                },
             }
         }
         Err(e) => AdminResponse {

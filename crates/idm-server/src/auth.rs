@@ -72,7 +72,8 @@ pub fn authenticate_bearer(
             return Err(AppError::Unauthenticated);
         }
         let e = store.get(s.account)?.ok_or(AppError::Unauthenticated)?;
-        e.account_usable(now).map_err(|_| AppError::Unauthenticated)?;
+        e.account_usable(now)
+            .map_err(|_| AppError::Unauthenticated)?;
         return principal(store, &e, TokenAccess::ReadWrite);
     }
     if let Some(owner) = store.api_token_owner(id)? {
@@ -106,11 +107,11 @@ pub async fn password_login(
     source: Option<IpAddr>,
 ) -> Result<LoginOk, AppError> {
     let now_i = std::time::Instant::now();
-    if let Some(ip) = source {
-        if !st.ip_limiter.check(&ip, now_i) {
-            tracing::warn!(%ip, "authentication rate limit hit (address)");
-            return Err(AppError::RateLimited);
-        }
+    if let Some(ip) = source
+        && !st.ip_limiter.check(&ip, now_i)
+    {
+        tracing::warn!(%ip, "authentication rate limit hit (address)");
+        return Err(AppError::RateLimited);
     }
     if !st.account_limiter.check(&name, now_i) {
         tracing::warn!(account = %name, "authentication rate limit hit (account)");
@@ -129,7 +130,16 @@ pub async fn password_login(
         Some(Entry::Person(p)) => p,
         _ => {
             hash_work(st, move || verify_dummy(&password, &params)).await?;
-            audit_auth(st, now, &name, None, Outcome::Failure, "unknown account", src).await?;
+            audit_auth(
+                st,
+                now,
+                &name,
+                None,
+                Outcome::Failure,
+                "unknown account",
+                src,
+            )
+            .await?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -159,7 +169,9 @@ pub async fn password_login(
     let phc = person.credentials.password.as_ref().map(|c| c.phc.clone());
     let pw = password.clone();
     let verified = hash_work(st, move || match phc {
-        Some(phc) => verify_password(&pw, &phc, &params).map_err(|e| AppError::Internal(e.to_string())),
+        Some(phc) => {
+            verify_password(&pw, &phc, &params).map_err(|e| AppError::Internal(e.to_string()))
+        }
         None => {
             verify_dummy(&pw, &params);
             Ok(idm_mfa::Verified {
@@ -179,9 +191,12 @@ pub async fn password_login(
             FailureOutcome::Counted { remaining } => {
                 format!("wrong password; {remaining} attempts left before lockout")
             }
-            FailureOutcome::AlreadyLocked { until } => format!("wrong password; locked until {until}"),
+            FailureOutcome::AlreadyLocked { until } => {
+                format!("wrong password; locked until {until}")
+            }
         };
-        let state = serde_json::to_vec(&lock_state).map_err(|e| AppError::Internal(e.to_string()))?;
+        let state =
+            serde_json::to_vec(&lock_state).map_err(|e| AppError::Internal(e.to_string()))?;
         let store = st.store.clone();
         let ev = auth_event(now, &name, Some(uuid), Outcome::Failure, &summary, src);
         blocking(move || Ok(store.record(ev, Some((uuid, Some(state))))?)).await?;
@@ -189,8 +204,16 @@ pub async fn password_login(
     }
     let e = Entry::Person(person);
     if let Err(why) = e.account_usable(now) {
-        audit_auth(st, now, &name, Some(uuid), Outcome::Denied, &format!("refused: {why}"), src)
-            .await?;
+        audit_auth(
+            st,
+            now,
+            &name,
+            Some(uuid),
+            Outcome::Denied,
+            &format!("refused: {why}"),
+            src,
+        )
+        .await?;
         return Err(AppError::AccountDisabled(why.to_string()));
     }
     if verified.needs_rehash {
@@ -316,10 +339,10 @@ pub fn is_privileged(store: &Store, e: &Entry) -> Result<bool, AppError> {
         groups.push(e.uuid());
     }
     for g in groups {
-        if let Some(ge) = txn.entry(g)? {
-            if idm_model::access::WRITE_PRIVILEGED.contains(&ge.name()) {
-                return Ok(true);
-            }
+        if let Some(ge) = txn.entry(g)?
+            && idm_model::access::WRITE_PRIVILEGED.contains(&ge.name())
+        {
+            return Ok(true);
         }
     }
     Ok(false)

@@ -186,7 +186,9 @@ impl Config {
             ));
         }
         if self.lockout.max_failures == 0 {
-            return Err(ConfigError::Invalid("lockout.max_failures must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "lockout.max_failures must be at least 1".into(),
+            ));
         }
         if self.password.policy.min_length < 8 {
             return Err(ConfigError::Invalid(
@@ -197,7 +199,9 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.rate_limit.ip_burst == 0 || self.rate_limit.account_burst == 0 {
-            return Err(ConfigError::Invalid("rate_limit bursts must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "rate_limit bursts must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -249,7 +253,10 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
         let mut c = Config::default();
-        assert!(c.apply_env(|k| (k == "IDM_HTTPS_BIND").then(|| "nope".into())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "IDM_HTTPS_BIND").then(|| "nope".into()))
+                .is_err()
+        );
         c.origin = "ftp://x".into();
         assert!(c.validate().is_err());
     }

@@ -59,7 +59,10 @@ fn main() -> ExitCode {
     match cli.cmd.unwrap_or(Cmd::Run) {
         Cmd::Run => {
             init_logging(cfg.log_format);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.to_string()),
             };
@@ -82,15 +85,21 @@ fn main() -> ExitCode {
         }
         Cmd::Backup { file } => {
             let path = absolute(&file);
-            admin_op(&cfg, AdminRequest::Backup { path: path.display().to_string() }, |v| {
-                println!(
-                    "backup written to {} ({} entries, {} audit entries, sha256 {})",
-                    path.display(),
-                    v["entries"],
-                    v["audit_entries"],
-                    v["sha256"].as_str().unwrap_or_default()
-                );
-            })
+            admin_op(
+                &cfg,
+                AdminRequest::Backup {
+                    path: path.display().to_string(),
+                },
+                |v| {
+                    println!(
+                        "backup written to {} ({} entries, {} audit entries, sha256 {})",
+                        path.display(),
+                        v["entries"],
+                        v["audit_entries"],
+                        v["sha256"].as_str().unwrap_or_default()
+                    );
+                },
+            )
         }
         Cmd::Verify => {
             let mut problems = 0;
@@ -104,10 +113,18 @@ fn main() -> ExitCode {
                     "verified {} entries and {} audit entries: {}",
                     v["entries"],
                     v["audit_entries"],
-                    if list.is_empty() { "ok" } else { "PROBLEMS FOUND" }
+                    if list.is_empty() {
+                        "ok"
+                    } else {
+                        "PROBLEMS FOUND"
+                    }
                 );
             });
-            if problems > 0 { ExitCode::from(1) } else { code }
+            if problems > 0 {
+                ExitCode::from(1)
+            } else {
+                code
+            }
         }
         Cmd::Export { secrets } => admin_op(&cfg, AdminRequest::Export { secrets }, |v| {
             println!("{}", v.as_str().unwrap_or_default());
@@ -122,7 +139,9 @@ fn main() -> ExitCode {
             if let Err(e) = read {
                 return fail(&format!("{}: {e}", file.display()));
             }
-            admin_op(&cfg, AdminRequest::Import { json }, |_| println!("import done"))
+            admin_op(&cfg, AdminRequest::Import { json }, |_| {
+                println!("import done")
+            })
         }
     }
 }
@@ -161,7 +180,10 @@ fn admin_op(cfg: &Config, req: AdminRequest, show: impl FnOnce(&serde_json::Valu
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Err(e) => fail(&format!("admin socket {}: {e}", cfg.socket_path().display())),
+        Err(e) => fail(&format!(
+            "admin socket {}: {e}",
+            cfg.socket_path().display()
+        )),
     }
 }
 
@@ -173,7 +195,9 @@ fn restore(cfg: &Config, file: &Path) -> ExitCode {
         Ok(f) => std::io::BufReader::new(f),
         Err(e) => return fail(&format!("{}: {e}", file.display())),
     };
-    let store_cfg = idm_store::StoreConfig { id_range: cfg.posix };
+    let store_cfg = idm_store::StoreConfig {
+        id_range: cfg.posix,
+    };
     match idm_store::restore_file(&cfg.db_path(), &mut f, store_cfg) {
         Ok(info) => {
             println!(
@@ -200,7 +224,9 @@ fn fail(msg: &str) -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("IDM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),

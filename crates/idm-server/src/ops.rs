@@ -40,10 +40,16 @@ pub struct AdminResponse {
     pub error: String,
 }
 
-pub fn handle(store: &Store, cfg: &Config, req: AdminRequest) -> Result<serde_json::Value, AppError> {
+pub fn handle(
+    store: &Store,
+    cfg: &Config,
+    req: AdminRequest,
+) -> Result<serde_json::Value, AppError> {
     match req {
-        AdminRequest::RecoverAccount { name } => serde_json::to_value(recover_account(store, cfg, &name)?)
-            .map_err(|e| AppError::Internal(e.to_string())),
+        AdminRequest::RecoverAccount { name } => {
+            serde_json::to_value(recover_account(store, cfg, &name)?)
+                .map_err(|e| AppError::Internal(e.to_string()))
+        }
         AdminRequest::Backup { path } => {
             let info = backup(store, Path::new(&path))?;
             Ok(serde_json::json!({
@@ -63,7 +69,9 @@ pub fn handle(store: &Store, cfg: &Config, req: AdminRequest) -> Result<serde_js
             }))
         }
         AdminRequest::Export { secrets } => Ok(serde_json::Value::String(export(store, secrets)?)),
-        AdminRequest::Import { json } => Ok(serde_json::json!({ "audit_seq": import(store, json.as_bytes())? })),
+        AdminRequest::Import { json } => {
+            Ok(serde_json::json!({ "audit_seq": import(store, json.as_bytes())? }))
+        }
     }
 }
 
@@ -164,9 +172,8 @@ pub fn import(store: &Store, json: &[u8]) -> Result<u64, AppError> {
     let snap = Snapshot::from_json(json)?;
     for p in &snap.persons {
         for (label, key) in &p.ssh_keys {
-            idm_ssh::SshPublicKey::parse(key, &idm_ssh::KeyPolicy::default()).map_err(|e| {
-                AppError::SshKey(format!("person {:?} key {label:?}: {e}", p.name))
-            })?;
+            idm_ssh::SshPublicKey::parse(key, &idm_ssh::KeyPolicy::default())
+                .map_err(|e| AppError::SshKey(format!("person {:?} key {label:?}: {e}", p.name)))?;
         }
     }
     let seq = store.import(&snap, &Actor::system("import"), Utc::now())?;

@@ -22,7 +22,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(burst: u32, refill_secs: f64) -> Self {
         RateLimiter {
             burst: f64::from(burst),
-            refill_per_sec: if refill_secs > 0.0 { 1.0 / refill_secs } else { f64::INFINITY },
+            refill_per_sec: if refill_secs > 0.0 {
+                1.0 / refill_secs
+            } else {
+                f64::INFINITY
+            },
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -41,7 +45,8 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             });
         }
         let (tokens, at) = map.entry(key.clone()).or_insert((self.burst, now));
-        let refilled = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.refill_per_sec)
+        let refilled = (*tokens
+            + now.saturating_duration_since(*at).as_secs_f64() * self.refill_per_sec)
             .min(self.burst);
         *at = now;
         if refilled >= 1.0 {

@@ -103,7 +103,14 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     );
     // A machine-readable line for scripts and tests that bind port 0.
     println!("idm-server listening on https://{local}");
-    serve_https(listener, TlsAcceptor::from(tls), http::app(state), cfg.https.max_connections, stop_rx).await;
+    serve_https(
+        listener,
+        TlsAcceptor::from(tls),
+        http::app(state),
+        cfg.https.max_connections,
+        stop_rx,
+    )
+    .await;
     let _ = std::fs::remove_file(cfg.socket_path());
     tracing::info!("idm-server stopped");
     Ok(())
@@ -138,14 +145,15 @@ async fn serve_https(
         let app = app.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
             let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 req

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Duration, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -64,7 +64,8 @@ pub fn ensure_dev_certs(dir: &Path, origin_host: Option<&str>) -> Result<(), Tls
     fs::create_dir_all(dir).map_err(io(dir))?;
     let now = Utc::now();
     // Dates from chrono are always valid calendar dates, which is all date_time_ymd asks.
-    let ymd = |d: chrono::DateTime<Utc>| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
+    let ymd =
+        |d: chrono::DateTime<Utc>| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
 
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::default();
@@ -78,11 +79,15 @@ pub fn ensure_dev_certs(dir: &Path, origin_host: Option<&str>) -> Result<(), Tls
     ca.not_after = ymd(now + Duration::days(3650));
     let ca_cert = ca.self_signed(&ca_key)?;
 
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    if let Some(h) = origin_host {
-        if !names.iter().any(|n| n == h) {
-            names.push(h.to_owned());
-        }
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Some(h) = origin_host
+        && !names.iter().any(|n| n == h)
+    {
+        names.push(h.to_owned());
     }
     let leaf_key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(names)?;
@@ -101,7 +106,10 @@ pub fn ensure_dev_certs(dir: &Path, origin_host: Option<&str>) -> Result<(), Tls
     fs::write(&ca_pem, ca_cert.pem()).map_err(io(&ca_pem))?;
     write_private(&key, leaf_key.serialize_pem().as_bytes())?;
     // The chain: leaf then CA, so clients that only know the CA can build the path.
-    write_private(&cert, format!("{}{}", leaf_cert.pem(), ca_cert.pem()).as_bytes())?;
+    write_private(
+        &cert,
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()).as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -98,7 +98,11 @@ pub struct AuditFilter {
 }
 
 pub(crate) fn query(txn: &ReadTransaction, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
-    let limit = if f.limit == 0 { 100 } else { f.limit.min(10_000) };
+    let limit = if f.limit == 0 {
+        100
+    } else {
+        f.limit.min(10_000)
+    };
     // Candidate sequence numbers from the most selective index given, newest first.
     let candidates: Box<dyn Iterator<Item = Result<u64>>> = if let Some(a) = &f.actor {
         let t = txn.open_multimap_table(AUDIT_BY_ACTOR)?;
@@ -131,16 +135,20 @@ pub(crate) fn query(txn: &ReadTransaction, f: &AuditFilter) -> Result<Vec<AuditE
     for seq in candidates {
         let seq = seq?;
         let Some(v) = table.get(seq)? else {
-            return Err(StoreError::Corrupt(format!("audit index names missing entry {seq}")));
+            return Err(StoreError::Corrupt(format!(
+                "audit index names missing entry {seq}"
+            )));
         };
         let e: AuditEntry = serde_json::from_slice(v.value())?;
         if f.since.is_some_and(|s| e.event.at < s) || f.until.is_some_and(|u| e.event.at > u) {
             continue;
         }
         if let Some(tg) = &f.target {
-            let hit = e.event.target.as_ref().is_some_and(|t| {
-                t.name == *tg || t.uuid.is_some_and(|u| u.to_string() == *tg)
-            });
+            let hit = e
+                .event
+                .target
+                .as_ref()
+                .is_some_and(|t| t.name == *tg || t.uuid.is_some_and(|u| u.to_string() == *tg));
             if !hit {
                 continue;
             }
@@ -156,7 +164,8 @@ pub(crate) fn query(txn: &ReadTransaction, f: &AuditFilter) -> Result<Vec<AuditE
 /// Every audit entry in order (for verify and backup).
 pub(crate) fn all(txn: &ReadTransaction) -> Result<Vec<AuditEntry>> {
     let t = txn.open_table(AUDIT)?;
-    let mut out = Vec::with_capacity(usize::try_from(redb::ReadableTableMetadata::len(&t)?).unwrap_or(0));
+    let mut out =
+        Vec::with_capacity(usize::try_from(redb::ReadableTableMetadata::len(&t)?).unwrap_or(0));
     for row in t.iter()? {
         let (_, v) = row?;
         out.push(serde_json::from_slice(v.value())?);

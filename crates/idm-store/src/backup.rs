@@ -91,20 +91,27 @@ fn read_body(input: &mut dyn Read) -> Result<Body> {
     loop {
         let n = input.read(&mut byte)?;
         if n == 0 {
-            return Err(StoreError::Backup("not an idm backup: no header line".into()));
+            return Err(StoreError::Backup(
+                "not an idm backup: no header line".into(),
+            ));
         }
         if byte[0] == b'\n' {
             break;
         }
         header_line.push(byte[0]);
         if header_line.len() > 4096 {
-            return Err(StoreError::Backup("not an idm backup: header too long".into()));
+            return Err(StoreError::Backup(
+                "not an idm backup: header too long".into(),
+            ));
         }
     }
     let header: Header = serde_json::from_slice(&header_line)
         .map_err(|e| StoreError::Backup(format!("not an idm backup: {e}")))?;
     if header.format != FORMAT {
-        return Err(StoreError::Backup(format!("unknown format {:?}", header.format)));
+        return Err(StoreError::Backup(format!(
+            "unknown format {:?}",
+            header.format
+        )));
     }
     if header.version != VERSION {
         return Err(StoreError::Backup(format!(
@@ -145,7 +152,11 @@ fn read_body(input: &mut dyn Read) -> Result<Body> {
 }
 
 /// Restores a backup into a new database file at `db_path`, which must not exist yet.
-pub fn restore_file(db_path: &Path, input: &mut dyn Read, config: StoreConfig) -> Result<BackupInfo> {
+pub fn restore_file(
+    db_path: &Path,
+    input: &mut dyn Read,
+    config: StoreConfig,
+) -> Result<BackupInfo> {
     if db_path.exists() {
         return Err(StoreError::Refused(format!(
             "{} already exists: restore needs an empty data directory",
@@ -278,10 +289,10 @@ fn keep_secrets(cur: &Entry, new: &mut Entry) {
         }
         (Entry::ServiceAccount(c), Entry::ServiceAccount(n)) => {
             for t in &mut n.api_tokens {
-                if t.digest.is_empty() {
-                    if let Some(ct) = c.api_tokens.iter().find(|x| x.id == t.id) {
-                        t.digest = ct.digest.clone();
-                    }
+                if t.digest.is_empty()
+                    && let Some(ct) = c.api_tokens.iter().find(|x| x.id == t.id)
+                {
+                    t.digest = ct.digest.clone();
                 }
             }
             // A token without a digest can never be presented; drop it rather than store it.
@@ -307,10 +318,13 @@ pub(crate) fn import(
             )));
         }
         for m in e.mails() {
-            if let Some(owner) = txn.uuid_by_mail(&validate::mail_key(m))? {
-                if owner != e.uuid() && !s.entries().any(|x| x.uuid() == owner) {
-                    return Err(StoreError::Conflict(format!("mail {m:?} is already in use")));
-                }
+            if let Some(owner) = txn.uuid_by_mail(&validate::mail_key(m))?
+                && owner != e.uuid()
+                && !s.entries().any(|x| x.uuid() == owner)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "mail {m:?} is already in use"
+                )));
             }
         }
     }
@@ -336,10 +350,7 @@ pub(crate) fn import(
                 name: "store".into(),
             }),
             outcome: Outcome::Success,
-            summary: format!(
-                "imported {n} entries and {} tombstones",
-                s.tombstones.len()
-            ),
+            summary: format!("imported {n} entries and {} tombstones", s.tombstones.len()),
             source: None,
         },
     )

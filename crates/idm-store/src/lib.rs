@@ -121,10 +121,8 @@ impl Store {
                 }
             }
         }
-        txn.open_table(META)?.insert(
-            META_SCHEMA,
-            record::SCHEMA_VERSION.to_le_bytes().as_slice(),
-        )?;
+        txn.open_table(META)?
+            .insert(META_SCHEMA, record::SCHEMA_VERSION.to_le_bytes().as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -214,7 +212,11 @@ impl Store {
 
     /// Records an event that changes no entry (an authentication decision, a refused request),
     /// optionally together with the account's new authentication state.
-    pub fn record(&self, event: AuditEvent, auth_state: Option<(Uuid, Option<Vec<u8>>)>) -> Result<u64> {
+    pub fn record(
+        &self,
+        event: AuditEvent,
+        auth_state: Option<(Uuid, Option<Vec<u8>>)>,
+    ) -> Result<u64> {
         let txn = self.db.begin_write()?;
         let seq = audit::append(&txn, event)?;
         if let Some((uuid, state)) = auth_state {
@@ -349,7 +351,12 @@ pub(crate) fn snapshot_in(
         tombstones.push(serde_json::from_slice(v.value())?);
     }
     let posix_next = meta_u32(txn, META_POSIX_NEXT)?.unwrap_or(first_id);
-    Ok(Snapshot::new(entries, tombstones, posix_next, include_secrets))
+    Ok(Snapshot::new(
+        entries,
+        tombstones,
+        posix_next,
+        include_secrets,
+    ))
 }
 
 pub(crate) fn meta_u32<R: Reader>(r: &R, key: &str) -> Result<Option<u32>> {

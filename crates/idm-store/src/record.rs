@@ -82,10 +82,10 @@ mod tests {
 
     fn rename_display(v: &mut serde_json::Value) -> Result<()> {
         // A pretend version-0 layout that called the field `displayname`.
-        if let Some(obj) = v.as_object_mut() {
-            if let Some(d) = obj.remove("displayname") {
-                obj.insert("display_name".into(), d);
-            }
+        if let Some(obj) = v.as_object_mut()
+            && let Some(d) = obj.remove("displayname")
+        {
+            obj.insert("display_name".into(), d);
         }
         Ok(())
     }

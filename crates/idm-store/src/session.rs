@@ -6,9 +6,9 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::Store;
 use crate::error::Result;
 use crate::tables::SESSIONS;
-use crate::Store;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

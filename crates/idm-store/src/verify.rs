@@ -28,8 +28,14 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<VerifyReport> {
         let (k, v) = row?;
         match record::decode_entry(v.value()) {
             Ok(e) if e.uuid().as_u128() == k.value() => entries.push(e),
-            Ok(e) => r.problems.push(format!("record {} holds entry {}", Uuid::from_u128(k.value()), e.uuid())),
-            Err(e) => r.problems.push(format!("record {}: {e}", Uuid::from_u128(k.value()))),
+            Ok(e) => r.problems.push(format!(
+                "record {} holds entry {}",
+                Uuid::from_u128(k.value()),
+                e.uuid()
+            )),
+            Err(e) => r
+                .problems
+                .push(format!("record {}: {e}", Uuid::from_u128(k.value()))),
         }
     }
     r.entries = entries.len();
@@ -52,7 +58,8 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<VerifyReport> {
         for id in e.posix_ids() {
             expect_ids += 1;
             if txn.uuid_by_posix_id(id)? != Some(u) {
-                r.problems.push(format!("POSIX index misses {id} of {:?}", e.name()));
+                r.problems
+                    .push(format!("POSIX index misses {id} of {:?}", e.name()));
             }
         }
         if txn
@@ -65,33 +72,67 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<VerifyReport> {
         if let Entry::Group(g) = e {
             let indexed: BTreeSet<Uuid> = txn.members(u)?.into_iter().collect();
             if indexed != g.members {
-                r.problems.push(format!("member index of {:?} disagrees", g.name));
+                r.problems
+                    .push(format!("member index of {:?} disagrees", g.name));
             }
             for m in &g.members {
                 expect_members += 1;
                 if !txn.member_of(*m)?.contains(&u) {
-                    r.problems.push(format!("memberOf index misses {:?} in {m}", g.name));
+                    r.problems
+                        .push(format!("memberOf index misses {:?} in {m}", g.name));
                 }
             }
         }
         let closure = txn.closure(u)?;
         let indexed: BTreeSet<Uuid> = txn.member_of_transitive(u)?.into_iter().collect();
         if closure != indexed {
-            r.problems.push(format!("transitive memberOf of {:?} disagrees", e.name()));
+            r.problems
+                .push(format!("transitive memberOf of {:?} disagrees", e.name()));
         }
     }
     // No index row may point at nothing.
     let count = |n: u64, what: &str, r: &mut VerifyReport, expect: u64| {
         if n != expect {
-            r.problems.push(format!("{what} index has {n} rows, expected {expect}"));
+            r.problems
+                .push(format!("{what} index has {n} rows, expected {expect}"));
         }
     };
-    count(redb::ReadableTableMetadata::len(&txn.open_table(NAMES)?)?, "name", &mut r, expect_names);
-    count(redb::ReadableTableMetadata::len(&txn.open_table(MAILS)?)?, "mail", &mut r, expect_mails);
-    count(redb::ReadableTableMetadata::len(&txn.open_table(POSIX_IDS)?)?, "POSIX id", &mut r, expect_ids);
-    count(redb::ReadableTableMetadata::len(&txn.open_table(KINDS)?)?, "kind", &mut r, entries.len() as u64);
-    count(multimap_rows(txn, MEMBERS)?, "member", &mut r, expect_members);
-    count(multimap_rows(txn, MEMBER_OF)?, "memberOf", &mut r, expect_members);
+    count(
+        redb::ReadableTableMetadata::len(&txn.open_table(NAMES)?)?,
+        "name",
+        &mut r,
+        expect_names,
+    );
+    count(
+        redb::ReadableTableMetadata::len(&txn.open_table(MAILS)?)?,
+        "mail",
+        &mut r,
+        expect_mails,
+    );
+    count(
+        redb::ReadableTableMetadata::len(&txn.open_table(POSIX_IDS)?)?,
+        "POSIX id",
+        &mut r,
+        expect_ids,
+    );
+    count(
+        redb::ReadableTableMetadata::len(&txn.open_table(KINDS)?)?,
+        "kind",
+        &mut r,
+        entries.len() as u64,
+    );
+    count(
+        multimap_rows(txn, MEMBERS)?,
+        "member",
+        &mut r,
+        expect_members,
+    );
+    count(
+        multimap_rows(txn, MEMBER_OF)?,
+        "memberOf",
+        &mut r,
+        expect_members,
+    );
     // Audit chain from the first entry to the recorded head.
     let all = audit::all(txn)?;
     r.audit_entries = all.len();
@@ -99,10 +140,13 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<VerifyReport> {
         Ok(last) => {
             let head = audit::head(txn)?;
             if head.hash != last || head.seq != all.len() as u64 {
-                r.problems.push("audit head does not match the last entry".into());
+                r.problems
+                    .push("audit head does not match the last entry".into());
             }
         }
-        Err((seq, why)) => r.problems.push(format!("audit chain broken at {seq}: {why}")),
+        Err((seq, why)) => r
+            .problems
+            .push(format!("audit chain broken at {seq}: {why}")),
     }
     Ok(r)
 }

@@ -96,16 +96,14 @@ fn apply_inner(
             let Entry::Person(mut p) = old.clone() else {
                 return Err(wrong_kind(*uuid, EntryKind::Person));
             };
-            if patch.name.as_ref().is_some_and(|n| *n != p.name) && access::is_builtin_uuid(*uuid)
-            {
-                return Err(StoreError::Refused("built-in entries cannot be renamed".into()));
+            if patch.name.as_ref().is_some_and(|n| *n != p.name) && access::is_builtin_uuid(*uuid) {
+                return Err(StoreError::Refused(
+                    "built-in entries cannot be renamed".into(),
+                ));
             }
             patch.apply(&mut p);
             let new = replace(txn, &old, Entry::Person(p), now)?;
-            Ok((
-                Some(new),
-                format!("updated {}", patch.fields().join(", ")),
-            ))
+            Ok((Some(new), format!("updated {}", patch.fields().join(", "))))
         }
         Change::UpdateServiceAccount { uuid, patch } => {
             let old = txn.require(*uuid)?;
@@ -249,7 +247,9 @@ fn apply_inner(
                 )));
             }
             if token.digest.len() != 64 {
-                return Err(StoreError::Refused("token digest must be SHA-256 hex".into()));
+                return Err(StoreError::Refused(
+                    "token digest must be SHA-256 hex".into(),
+                ));
             }
             s.api_tokens.push(idm_model::ApiToken {
                 label: label.clone(),
@@ -317,7 +317,9 @@ fn apply_inner(
         }
         Change::Delete { uuid } => {
             if access::is_builtin_uuid(*uuid) {
-                return Err(StoreError::Refused("built-in entries cannot be deleted".into()));
+                return Err(StoreError::Refused(
+                    "built-in entries cannot be deleted".into(),
+                ));
             }
             let old = txn.require(*uuid)?;
             delete(txn, &old, now)?;
@@ -362,7 +364,11 @@ fn set_posix(
             };
             let (uid, shell, home) = match &p.posix {
                 Some(x) => (
-                    if patch.gid_number.is_some() { id } else { x.uid_number },
+                    if patch.gid_number.is_some() {
+                        id
+                    } else {
+                        x.uid_number
+                    },
                     x.login_shell.clone(),
                     x.home_directory.clone(),
                 ),
@@ -406,12 +412,12 @@ fn set_posix(
 }
 
 fn claim_explicit(txn: &WriteTransaction, id: u32, owner: Uuid) -> Result<u32> {
-    if let Some(o) = txn.uuid_by_posix_id(id)? {
-        if o != owner {
-            return Err(StoreError::Conflict(format!(
-                "POSIX id {id} is already in use"
-            )));
-        }
+    if let Some(o) = txn.uuid_by_posix_id(id)?
+        && o != owner
+    {
+        return Err(StoreError::Conflict(format!(
+            "POSIX id {id} is already in use"
+        )));
     }
     if txn.open_table(RETIRED_POSIX_IDS)?.get(id)?.is_some() {
         return Err(StoreError::Conflict(format!(
@@ -502,13 +508,13 @@ fn index_add(txn: &WriteTransaction, e: &Entry) -> Result<()> {
     let u = e.uuid().as_u128();
     {
         let mut names = txn.open_table(NAMES)?;
-        if let Some(other) = names.get(e.name())? {
-            if other.value() != u {
-                return Err(StoreError::Conflict(format!(
-                    "the name {:?} is already taken",
-                    e.name()
-                )));
-            }
+        if let Some(other) = names.get(e.name())?
+            && other.value() != u
+        {
+            return Err(StoreError::Conflict(format!(
+                "the name {:?} is already taken",
+                e.name()
+            )));
         }
         names.insert(e.name(), u)?;
     }
@@ -516,12 +522,12 @@ fn index_add(txn: &WriteTransaction, e: &Entry) -> Result<()> {
         let mut mails = txn.open_table(MAILS)?;
         for m in e.mails() {
             let key = validate::mail_key(m);
-            if let Some(other) = mails.get(key.as_str())? {
-                if other.value() != u {
-                    return Err(StoreError::Conflict(format!(
-                        "the mail address {m:?} is already in use"
-                    )));
-                }
+            if let Some(other) = mails.get(key.as_str())?
+                && other.value() != u
+            {
+                return Err(StoreError::Conflict(format!(
+                    "the mail address {m:?} is already in use"
+                )));
             }
             mails.insert(key.as_str(), u)?;
         }
@@ -530,12 +536,12 @@ fn index_add(txn: &WriteTransaction, e: &Entry) -> Result<()> {
         let retired = txn.open_table(RETIRED_POSIX_IDS)?;
         let mut ids = txn.open_table(POSIX_IDS)?;
         for id in e.posix_ids() {
-            if let Some(other) = ids.get(id)? {
-                if other.value() != u {
-                    return Err(StoreError::Conflict(format!(
-                        "POSIX id {id} is already in use"
-                    )));
-                }
+            if let Some(other) = ids.get(id)?
+                && other.value() != u
+            {
+                return Err(StoreError::Conflict(format!(
+                    "POSIX id {id} is already in use"
+                )));
             }
             if retired.get(id)?.is_some() {
                 return Err(StoreError::Conflict(format!(
@@ -545,7 +551,8 @@ fn index_add(txn: &WriteTransaction, e: &Entry) -> Result<()> {
             ids.insert(id, u)?;
         }
     }
-    txn.open_table(KINDS)?.insert((kind_code(e.kind()), u), ())?;
+    txn.open_table(KINDS)?
+        .insert((kind_code(e.kind()), u), ())?;
     if let Entry::ServiceAccount(s) = e {
         let mut t = txn.open_table(API_TOKEN_IDS)?;
         for tok in &s.api_tokens {

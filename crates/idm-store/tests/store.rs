@@ -1,5 +1,7 @@
 //! The store against its contract: indexes, ids, memberships, audit, backup and restore.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -144,7 +146,13 @@ fn posix_ids_are_monotonic_and_never_reused() {
     apply(&s, Change::CreateGroup(group(3, "g"))).unwrap();
     assert_eq!(posix(&s, 1), 10_000);
     assert_eq!(posix(&s, 3), 10_001);
-    apply(&s, Change::Delete { uuid: Uuid::from_u128(1) }).unwrap();
+    apply(
+        &s,
+        Change::Delete {
+            uuid: Uuid::from_u128(1),
+        },
+    )
+    .unwrap();
     assert_eq!(posix(&s, 2), 10_002);
     // The deleted person's id cannot be claimed by hand either.
     let e = apply(
@@ -194,9 +202,18 @@ fn nested_groups_and_cycles() {
     let e = add(&s, 10, &[12]).unwrap_err();
     assert!(e.to_string().contains("cycle"), "{e}");
     let e = add(&s, 10, &[10]).unwrap_err();
-    assert!(matches!(e, StoreError::Model(_) | StoreError::Conflict(_)), "{e}");
+    assert!(
+        matches!(e, StoreError::Model(_) | StoreError::Conflict(_)),
+        "{e}"
+    );
     // Deleting the middle group cuts the chain.
-    apply(&s, Change::Delete { uuid: Uuid::from_u128(11) }).unwrap();
+    apply(
+        &s,
+        Change::Delete {
+            uuid: Uuid::from_u128(11),
+        },
+    )
+    .unwrap();
     let txn = s.read().unwrap();
     assert_eq!(
         txn.member_of_transitive(Uuid::from_u128(1)).unwrap(),
@@ -212,19 +229,20 @@ fn audit_is_chained_and_queryable() {
     let s = store();
     apply(&s, Change::CreatePerson(person(1, "alice"))).unwrap();
     let later = t0() + Duration::hours(1);
-    let _ = s.apply(
-        &Change::Lock {
-            uuid: Uuid::from_u128(1),
-            reason: "left".into(),
-        },
-        &Actor {
-            uuid: None,
-            name: "bob".into(),
-        },
-        later,
-        Some("127.0.0.1".into()),
-    )
-    .unwrap();
+    let _ = s
+        .apply(
+            &Change::Lock {
+                uuid: Uuid::from_u128(1),
+                reason: "left".into(),
+            },
+            &Actor {
+                uuid: None,
+                name: "bob".into(),
+            },
+            later,
+            Some("127.0.0.1".into()),
+        )
+        .unwrap();
     let by_target = s
         .audit(&AuditFilter {
             target: Some("alice".into()),
@@ -264,8 +282,21 @@ fn backup_restore_export_round_trip_and_refusals() {
     apply(&s, Change::CreateGroup(group(10, "devs"))).unwrap();
     add(&s, 10, &[1]).unwrap();
     apply(&s, Change::CreatePerson(person(2, "gone"))).unwrap();
-    apply(&s, Change::SetPosix { uuid: Uuid::from_u128(2), patch: PosixPatch::default() }).unwrap();
-    apply(&s, Change::Delete { uuid: Uuid::from_u128(2) }).unwrap();
+    apply(
+        &s,
+        Change::SetPosix {
+            uuid: Uuid::from_u128(2),
+            patch: PosixPatch::default(),
+        },
+    )
+    .unwrap();
+    apply(
+        &s,
+        Change::Delete {
+            uuid: Uuid::from_u128(2),
+        },
+    )
+    .unwrap();
 
     let mut buf = Vec::new();
     let info = s.backup(&mut buf, t0()).unwrap();
@@ -282,10 +313,16 @@ fn backup_restore_export_round_trip_and_refusals() {
     assert_eq!(r.counts().unwrap(), s.counts().unwrap());
     // The retired id stays retired after restore.
     apply(&r, Change::CreatePerson(person(3, "new"))).unwrap();
-    let e = apply(&r, Change::SetPosix {
-        uuid: Uuid::from_u128(3),
-        patch: PosixPatch { gid_number: Some(10_000), ..Default::default() },
-    })
+    let e = apply(
+        &r,
+        Change::SetPosix {
+            uuid: Uuid::from_u128(3),
+            patch: PosixPatch {
+                gid_number: Some(10_000),
+                ..Default::default()
+            },
+        },
+    )
     .unwrap_err();
     assert!(e.to_string().contains("never reused"));
 
@@ -293,23 +330,26 @@ fn backup_restore_export_round_trip_and_refusals() {
     let t2 = dir.path().join("c.redb");
     for (bad, why) in [
         (buf[..buf.len() - 10].to_vec(), "truncated"),
-        ({
-            let mut b = buf.clone();
-            let n = b.len() - 20;
-            b[n] ^= 1;
-            b
-        }, "checksum"),
+        (
+            {
+                let mut b = buf.clone();
+                let n = b.len() - 20;
+                b[n] ^= 1;
+                b
+            },
+            "checksum",
+        ),
         (b"hello\n".to_vec(), "not an idm backup"),
     ] {
-        let e = idm_store::restore_file(&t2, &mut bad.as_slice(), StoreConfig::default())
-            .unwrap_err();
+        let e =
+            idm_store::restore_file(&t2, &mut bad.as_slice(), StoreConfig::default()).unwrap_err();
         assert!(e.to_string().contains(why), "{e}");
         assert!(!t2.exists());
         assert!(!t2.with_extension("restore-tmp").exists());
     }
     // Restore never overwrites.
-    let e = idm_store::restore_file(&target, &mut buf.as_slice(), StoreConfig::default())
-        .unwrap_err();
+    let e =
+        idm_store::restore_file(&target, &mut buf.as_slice(), StoreConfig::default()).unwrap_err();
     assert!(matches!(e, StoreError::Refused(_)));
 }
 
@@ -374,7 +414,11 @@ fn op() -> impl Strategy<Value = Op> {
 /// Persons are ids 0..12 (uuid 100+i), groups 0..8 (uuid 200+i); member index m < 12 is a
 /// person, else group m-12.
 fn member_uuid(m: u8) -> u128 {
-    if m < 12 { 100 + m as u128 } else { 200 + (m - 12) as u128 }
+    if m < 12 {
+        100 + m as u128
+    } else {
+        200 + (m - 12) as u128
+    }
 }
 
 proptest! {
@@ -406,7 +450,7 @@ proptest! {
                 Op::Add(g, m) => {
                     let gu = 200 + g as u128;
                     let mu = member_uuid(m);
-                    let r = add(&s, gu, &[mu as u128]);
+                    let r = add(&s, gu, &[mu]);
                     // Reference: would it make a cycle?
                     let mut cyc = gu == mu;
                     if !cyc && members.contains_key(&mu) {

@@ -2,10 +2,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use idm_model::EntryKind;
 use idm_model::access::{Op, authorize};
 use idm_model::api::LockRequest;
 use idm_model::change::Change;
-use idm_model::EntryKind;
 
 use super::extract::{ApiJson, Auth, ClientIp};
 use super::{apply, target};
@@ -19,10 +19,15 @@ async fn account(
 ) -> Result<uuid::Uuid, AppError> {
     let (e, info) = target(st, p, id, None).await?;
     if e.kind() == EntryKind::Group {
-        return Err(AppError::NotFound(format!("{} is a group, not an account", e.name())));
+        return Err(AppError::NotFound(format!(
+            "{} is a group, not an account",
+            e.name()
+        )));
     }
     if info.is_self {
-        return Err(AppError::Forbidden("you cannot lock or unlock yourself".into()));
+        return Err(AppError::Forbidden(
+            "you cannot lock or unlock yourself".into(),
+        ));
     }
     authorize(p, Op::Modify(info))?;
     Ok(e.uuid())
@@ -36,7 +41,16 @@ pub async fn lock(
     ApiJson(req): ApiJson<LockRequest>,
 ) -> Result<StatusCode, AppError> {
     let uuid = account(&st, &p, id).await?;
-    apply(&st, &p, Change::Lock { uuid, reason: req.reason }, ip).await?;
+    apply(
+        &st,
+        &p,
+        Change::Lock {
+            uuid,
+            reason: req.reason,
+        },
+        ip,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

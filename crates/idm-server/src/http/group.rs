@@ -193,6 +193,15 @@ pub async fn set_posix(
         gid_number: req.gid_number,
         ..Default::default()
     };
-    let e = apply(&st, &p, Change::SetPosix { uuid: e.uuid(), patch }, ip).await?;
+    let e = apply(
+        &st,
+        &p,
+        Change::SetPosix {
+            uuid: e.uuid(),
+            patch,
+        },
+        ip,
+    )
+    .await?;
     Ok(Json(view(&st, e)?))
 }

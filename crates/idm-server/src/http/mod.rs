@@ -38,7 +38,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/person", get(person::list).post(person::create))
         .route(
             "/v1/person/{id}",
-            get(person::get).patch(person::update).delete(person::delete),
+            get(person::get)
+                .patch(person::update)
+                .delete(person::delete),
         )
         .route("/v1/person/{id}/password", put(person::set_password))
         .route("/v1/person/{id}/posix", put(person::set_posix))

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use idm_mfa::{Password, hash_password};
 use idm_model::access::{Op, authorize};
-use idm_model::api::{AddSshKey, PersonCreate, PersonPatch, PersonView, PosixPatch, SetPassword, SshKeyView};
+use idm_model::api::{
+    AddSshKey, PersonCreate, PersonPatch, PersonView, PosixPatch, SetPassword, SshKeyView,
+};
 use idm_model::change::Change;
 use idm_model::{Entry, EntryKind, PasswordCredential, Person, validate};
 use idm_ssh::{KeyPolicy, SshPublicKey};
@@ -21,7 +23,9 @@ use crate::state::AppState;
 fn view(st: &AppState, e: Option<Entry>) -> Result<PersonView, AppError> {
     match e {
         Some(Entry::Person(p)) => views::person(&st.store.read()?, p),
-        _ => Err(AppError::Internal("person change returned no person".into())),
+        _ => Err(AppError::Internal(
+            "person change returned no person".into(),
+        )),
     }
 }
 
@@ -95,7 +99,16 @@ pub async fn update(
     let (e, info) = target(&st, &p, id, Some(EntryKind::Person)).await?;
     authorize(&p, Op::Modify(info))?;
     let patch = patch.normalised()?;
-    let e = apply(&st, &p, Change::UpdatePerson { uuid: e.uuid(), patch }, ip).await?;
+    let e = apply(
+        &st,
+        &p,
+        Change::UpdatePerson {
+            uuid: e.uuid(),
+            patch,
+        },
+        ip,
+    )
+    .await?;
     Ok(Json(view(&st, e)?))
 }
 
@@ -148,7 +161,11 @@ pub async fn set_password(
     })
     .await?
     .map_err(|e| AppError::Internal(e.to_string()))?;
-    let reason = if info.is_self { "self" } else { "set by an administrator" };
+    let reason = if info.is_self {
+        "self"
+    } else {
+        "set by an administrator"
+    };
     apply(
         &st,
         &p,
@@ -175,7 +192,16 @@ pub async fn set_posix(
 ) -> Result<Json<PersonView>, AppError> {
     let (e, info) = target(&st, &p, id, Some(EntryKind::Person)).await?;
     authorize(&p, Op::Modify(info))?;
-    let e = apply(&st, &p, Change::SetPosix { uuid: e.uuid(), patch }, ip).await?;
+    let e = apply(
+        &st,
+        &p,
+        Change::SetPosix {
+            uuid: e.uuid(),
+            patch,
+        },
+        ip,
+    )
+    .await?;
     Ok(Json(view(&st, e)?))
 }
 
@@ -224,7 +250,10 @@ pub async fn add_ssh(
         ip,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(views::ssh_key_view(&label, &line))))
+    Ok((
+        StatusCode::CREATED,
+        Json(views::ssh_key_view(&label, &line)),
+    ))
 }
 
 pub async fn delete_ssh(
@@ -237,6 +266,15 @@ pub async fn delete_ssh(
     if !info.is_self {
         authorize(&p, Op::Credential(info))?;
     }
-    apply(&st, &p, Change::RemoveSshKey { uuid: e.uuid(), label }, ip).await?;
+    apply(
+        &st,
+        &p,
+        Change::RemoveSshKey {
+            uuid: e.uuid(),
+            label,
+        },
+        ip,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

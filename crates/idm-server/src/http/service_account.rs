@@ -23,7 +23,9 @@ use crate::state::AppState;
 fn view(st: &AppState, e: Option<Entry>) -> Result<ServiceAccountView, AppError> {
     match e {
         Some(Entry::ServiceAccount(s)) => views::service_account(&st.store.read()?, s),
-        _ => Err(AppError::Internal("change returned no service account".into())),
+        _ => Err(AppError::Internal(
+            "change returned no service account".into(),
+        )),
     }
 }
 
@@ -160,7 +162,16 @@ pub async fn generate_token(
         },
         digest: digest_hex(&secret),
     };
-    apply(&st, &p, Change::AddApiToken { uuid: e.uuid(), token: record }, ip).await?;
+    apply(
+        &st,
+        &p,
+        Change::AddApiToken {
+            uuid: e.uuid(),
+            token: record,
+        },
+        ip,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(ApiTokenCreated {
@@ -180,7 +191,15 @@ pub async fn destroy_token(
     authorize(&p, Op::Credential(info))?;
     let token_id = uuid::Uuid::try_parse(&token)
         .map_err(|_| AppError::BadRequest(format!("{token:?} is not a token id")))?;
-    apply(&st, &p, Change::RemoveApiToken { uuid: e.uuid(), id: token_id }, ip).await?;
+    apply(
+        &st,
+        &p,
+        Change::RemoveApiToken {
+            uuid: e.uuid(),
+            id: token_id,
+        },
+        ip,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

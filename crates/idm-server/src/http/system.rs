@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use idm_mfa::Password;
+use idm_model::EntryKind;
 use idm_model::access::{Op, authorize};
 use idm_model::api::{AuditList, AuditQuery, AuthRequest, AuthResponse, Status, WhoAmI};
 use idm_model::token::BearerToken;
-use idm_model::EntryKind;
 use idm_store::AuditFilter;
 
 use super::extract::{ApiJson, Auth, ClientIp, MaybeAuth, bearer};
@@ -33,11 +33,11 @@ pub async fn logout(
     req: axum::http::Request<axum::body::Body>,
 ) -> Result<StatusCode, AppError> {
     let (parts, _) = req.into_parts();
-    if let Some(t) = bearer(&parts) {
-        if let Ok((id, _)) = BearerToken::from_wire(&t).parse() {
-            let store = st.store.clone();
-            blocking(move || Ok(store.delete_session(id)?)).await?;
-        }
+    if let Some(t) = bearer(&parts)
+        && let Ok((id, _)) = BearerToken::from_wire(&t).parse()
+    {
+        let store = st.store.clone();
+        blocking(move || Ok(store.delete_session(id)?)).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
