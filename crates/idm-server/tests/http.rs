@@ -179,3 +179,62 @@ async fn sessions_end_at_logout_and_status_hides_counts_from_strangers() {
     let (s, _) = call(&st, "GET", "/v1/self", Some(&t), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn login_rehashes_when_parameters_change() {
+    let st = state();
+    let t = admin_token(&st).await;
+    let (s, _) = call(
+        &st,
+        "POST",
+        "/v1/person",
+        Some(&t),
+        Some(r#"{"name":"alice","display_name":"Alice"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let pw = r#"{"password":"ochre-violin-47-tundra"}"#;
+    let (s, v) = call(&st, "PUT", "/v1/person/alice/password", Some(&t), Some(pw)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let phc = |st: &AppState| match st.store.get_by_name("alice").unwrap().unwrap() {
+        idm_model::Entry::Person(p) => p.credentials.password.unwrap().phc,
+        _ => unreachable!(),
+    };
+    assert!(
+        phc(&st).starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+        "{}",
+        phc(&st)
+    );
+
+    // Same store, stronger parameters: the next successful login stores a new hash.
+    let mut cfg = (*st.config).clone();
+    cfg.password.hash.m_cost_kib = 2048;
+    let st2 = AppState::new(st.store.clone(), Arc::new(cfg));
+    let login = r#"{"name":"alice","password":"ochre-violin-47-tundra"}"#;
+    let (s, v) = call(&st2, "POST", "/v1/auth", None, Some(login)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        phc(&st2).starts_with("$argon2id$v=19$m=2048,t=1,p=1$"),
+        "{}",
+        phc(&st2)
+    );
+    let (s, _) = call(&st2, "POST", "/v1/auth", None, Some(login)).await;
+    assert_eq!(s, StatusCode::OK);
+    // A wrong password does not rehash and is audited as a failure.
+    let bad = r#"{"name":"alice","password":"wrong-wrong-wrong-1"}"#;
+    let (s, v) = call(&st2, "POST", "/v1/auth", None, Some(bad)).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let audit = st2
+        .store
+        .audit(&idm_store::AuditFilter {
+            target: Some("alice".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit[0].event.action, "auth.password");
+    assert_eq!(audit[0].event.outcome, idm_model::audit::Outcome::Failure);
+    assert!(audit.iter().any(|e| e.event.summary.contains("rehash")));
+}
