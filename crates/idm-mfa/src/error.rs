@@ -27,4 +27,7 @@ pub enum MfaError {
     /// Argon2 itself failed (e.g. could not allocate its memory).
     #[error("argon2 failed: {0}")]
     Argon2(String),
+    /// A TOTP secret, parameter or otpauth URI that is out of range or malformed.
+    #[error("invalid TOTP: {0}")]
+    InvalidTotp(String),
 }
