@@ -99,188 +99,159 @@ pub struct LoginOk {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The password login behind `POST /v1/auth` (and, later, the login form and LDAP binds).
+/// The password login behind `POST /v1/auth`: checks the password, then opens a session.
 pub async fn password_login(
     st: &AppState,
     name: String,
     password: Password,
     source: Option<IpAddr>,
 ) -> Result<LoginOk, AppError> {
-    let now_i = std::time::Instant::now();
-    if let Some(ip) = source
-        && !st.ip_limiter.check(&ip, now_i)
-    {
-        tracing::warn!(%ip, "authentication rate limit hit (address)");
-        return Err(AppError::RateLimited);
-    }
-    if !st.account_limiter.check(&name, now_i) {
-        tracing::warn!(account = %name, "authentication rate limit hit (account)");
-        return Err(AppError::RateLimited);
-    }
-    let src = source.map(|s| s.to_string());
-    let store = st.store.clone();
-    let lookup_name = name.clone();
-    let entry = blocking(move || Ok(store.get_by_name(&lookup_name)?)).await?;
-    let now = Utc::now();
-    let cfg = st.config.clone();
-    let params = cfg.password.hash;
-
-    // Only persons log in with a password.
-    let person = match entry {
-        Some(Entry::Person(p)) => p,
-        _ => {
-            hash_work(st, move || verify_dummy(&password, &params)).await?;
-            audit_auth(
-                st,
-                now,
-                &name,
-                None,
-                Outcome::Failure,
-                "unknown account",
-                src,
-            )
-            .await?;
-            return Err(AppError::InvalidCredentials);
-        }
-    };
-    let store = st.store.clone();
-    let uuid = person.uuid;
-    let mut lock_state: LockoutState = blocking(move || {
-        Ok(store
-            .auth_state(uuid)?
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default())
-    })
-    .await?;
-    if let LockoutDecision::Locked { until } = cfg.lockout.check(&lock_state, now) {
-        hash_work(st, move || verify_dummy(&password, &params)).await?;
-        audit_auth(
-            st,
-            now,
-            &name,
-            Some(uuid),
-            Outcome::Denied,
-            &format!("refused: too many failures, locked until {until}"),
-            src,
-        )
-        .await?;
-        return Err(AppError::InvalidCredentials);
-    }
-    let phc = person.credentials.password.as_ref().map(|c| c.phc.clone());
-    let pw = password.clone();
-    let verified = hash_work(st, move || match phc {
-        Some(phc) => {
-            verify_password(&pw, &phc, &params).map_err(|e| AppError::Internal(e.to_string()))
-        }
-        None => {
-            verify_dummy(&pw, &params);
-            Ok(idm_mfa::Verified {
-                ok: false,
-                needs_rehash: false,
-            })
-        }
+    // Wait for an argon2 slot here, in async land, so a login storm queues cheaply instead of
+    // filling the blocking thread pool that every store call needs.
+    let permit = Arc::clone(&st.hashers)
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let st2 = st.clone();
+    let person = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        password_check(&st2, &name, &password, source, "api")
     })
     .await??;
     let now = Utc::now();
-    if !verified.ok {
-        let outcome = cfg.lockout.record_failure(&mut lock_state, now);
-        let summary = match outcome {
-            FailureOutcome::LockedNow { until } => {
-                format!("wrong password; soft lockout until {until}")
-            }
-            FailureOutcome::Counted { remaining } => {
-                format!("wrong password; {remaining} attempts left before lockout")
-            }
-            FailureOutcome::AlreadyLocked { until } => {
-                format!("wrong password; locked until {until}")
-            }
-        };
-        let state =
-            serde_json::to_vec(&lock_state).map_err(|e| AppError::Internal(e.to_string()))?;
-        let store = st.store.clone();
-        let ev = auth_event(now, &name, Some(uuid), Outcome::Failure, &summary, src);
-        blocking(move || Ok(store.record(ev, Some((uuid, Some(state))))?)).await?;
-        return Err(AppError::InvalidCredentials);
-    }
-    let e = Entry::Person(person);
-    if let Err(why) = e.account_usable(now) {
-        audit_auth(
-            st,
-            now,
-            &name,
-            Some(uuid),
-            Outcome::Denied,
-            &format!("refused: {why}"),
-            src,
-        )
-        .await?;
-        return Err(AppError::AccountDisabled(why.to_string()));
-    }
-    if verified.needs_rehash {
-        let salt = rng::array::<16>()?;
-        let pw = password.clone();
-        let phc = hash_work(st, move || {
-            hash_password(&pw, &salt, &params).map_err(|e| AppError::Internal(e.to_string()))
-        })
-        .await??;
-        let store = st.store.clone();
-        let actor = Actor {
-            uuid: Some(uuid),
-            name: name.clone(),
-        };
-        blocking(move || {
-            let _ = store.apply(
-                &Change::SetPassword {
-                    uuid,
-                    credential: PasswordCredential { phc, set_at: now },
-                    reason: "rehash with current parameters".into(),
-                },
-                &actor,
-                now,
-                None,
-            )?;
-            Ok(())
-        })
-        .await?;
-    }
     let id = rng::uuid()?;
     let secret = rng::array::<32>()?;
     let token = BearerToken::new(id, &secret);
-    let expires_at = now + Duration::seconds(cfg.session_ttl_secs);
+    let expires_at = now + Duration::seconds(st.config.session_ttl_secs);
     let session = Session {
         id,
-        account: uuid,
+        account: person.uuid,
         digest: digest_hex(&secret),
         created_at: now,
         expires_at,
     };
     let store = st.store.clone();
-    let summary = if uuid == ADMIN_UUID {
-        "password accepted (break-glass account admin)".to_owned()
-    } else {
-        "password accepted".to_owned()
-    };
-    let ev = auth_event(now, &name, Some(uuid), Outcome::Success, &summary, src);
-    let cleared = lock_state.failures > 0 || lock_state.locked_until.is_some();
-    blocking(move || {
-        store.put_session(&session)?;
-        store.record(ev, cleared.then_some((uuid, None)))?;
-        Ok(())
-    })
-    .await?;
+    blocking(move || Ok(store.put_session(&session)?)).await?;
     Ok(LoginOk { token, expires_at })
 }
 
-/// Runs argon2 work on a blocking thread, at most one per core at a time.
-async fn hash_work<T: Send + 'static>(
+/// Checks a person's password with rate limits, soft lockout, audit and rehash — the one
+/// password decision shared by the API, LDAP binds and (later) the login form. Blocking: call
+/// it on a blocking thread while holding an argon2 slot (`AppState::hashers`).
+///
+/// Unknown names, wrong passwords and soft-locked accounts all end in `InvalidCredentials`
+/// after the same argon2 work; only someone who knows the password learns that an account is
+/// locked or expired.
+pub fn password_check(
     st: &AppState,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    let _permit = Arc::clone(&st.hashers)
-        .acquire_owned()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(tokio::task::spawn_blocking(f).await?)
+    name: &str,
+    password: &Password,
+    source: Option<IpAddr>,
+    via: &str,
+) -> Result<idm_model::Person, AppError> {
+    let now_i = std::time::Instant::now();
+    if let Some(ip) = source
+        && !st.ip_limiter.check(&ip, now_i)
+    {
+        tracing::warn!(%ip, via, "authentication rate limit hit (address)");
+        return Err(AppError::RateLimited);
+    }
+    if !st.account_limiter.check(&name.to_owned(), now_i) {
+        tracing::warn!(account = %name, via, "authentication rate limit hit (account)");
+        return Err(AppError::RateLimited);
+    }
+    let src = source.map(|s| s.to_string());
+    let store = &st.store;
+    let cfg = &st.config;
+    let params = cfg.password.hash;
+    let now = Utc::now();
+    let person = match store.get_by_name(name)? {
+        Some(Entry::Person(p)) => p,
+        _ => {
+            verify_dummy(password, &params);
+            let why = format!("{via}: unknown account");
+            audit_auth(store, now, name, None, Outcome::Failure, &why, src)?;
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+    let uuid = person.uuid;
+    let mut lock_state: LockoutState = store
+        .auth_state(uuid)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let LockoutDecision::Locked { until } = cfg.lockout.check(&lock_state, now) {
+        verify_dummy(password, &params);
+        let why = format!("{via}: refused, too many failures; locked until {until}");
+        audit_auth(store, now, name, Some(uuid), Outcome::Denied, &why, src)?;
+        return Err(AppError::InvalidCredentials);
+    }
+    let verified = match person.credentials.password.as_ref() {
+        Some(c) => verify_password(password, &c.phc, &params)
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+        None => {
+            verify_dummy(password, &params);
+            idm_mfa::Verified {
+                ok: false,
+                needs_rehash: false,
+            }
+        }
+    };
+    let now = Utc::now();
+    if !verified.ok {
+        let summary = match cfg.lockout.record_failure(&mut lock_state, now) {
+            FailureOutcome::LockedNow { until } => {
+                format!("{via}: wrong password; soft lockout until {until}")
+            }
+            FailureOutcome::Counted { remaining } => {
+                format!("{via}: wrong password; {remaining} attempts left before lockout")
+            }
+            FailureOutcome::AlreadyLocked { until } => {
+                format!("{via}: wrong password; locked until {until}")
+            }
+        };
+        let state =
+            serde_json::to_vec(&lock_state).map_err(|e| AppError::Internal(e.to_string()))?;
+        let ev = auth_event(now, name, Some(uuid), Outcome::Failure, &summary, src);
+        store.record(ev, Some((uuid, Some(state))))?;
+        return Err(AppError::InvalidCredentials);
+    }
+    if let Err(why) = Entry::Person(person.clone()).account_usable(now) {
+        let summary = format!("{via}: refused, {why}");
+        audit_auth(store, now, name, Some(uuid), Outcome::Denied, &summary, src)?;
+        return Err(AppError::AccountDisabled(why.to_string()));
+    }
+    let mut person = person;
+    if verified.needs_rehash {
+        let salt = rng::array::<16>()?;
+        let phc = hash_password(password, &salt, &params)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let actor = Actor {
+            uuid: Some(uuid),
+            name: name.to_owned(),
+        };
+        let applied = store.apply(
+            &Change::SetPassword {
+                uuid,
+                credential: PasswordCredential { phc, set_at: now },
+                reason: "rehash with current parameters".into(),
+            },
+            &actor,
+            now,
+            None,
+        )?;
+        if let Some(Entry::Person(p)) = applied.entry {
+            person = p;
+        }
+    }
+    let summary = if uuid == ADMIN_UUID {
+        format!("{via}: password accepted (break-glass account admin)")
+    } else {
+        format!("{via}: password accepted")
+    };
+    let ev = auth_event(now, name, Some(uuid), Outcome::Success, &summary, src);
+    let cleared = lock_state.failures > 0 || lock_state.locked_until.is_some();
+    store.record(ev, cleared.then_some((uuid, None)))?;
+    Ok(person)
 }
 
 fn auth_event(
@@ -308,8 +279,8 @@ fn auth_event(
     }
 }
 
-async fn audit_auth(
-    st: &AppState,
+fn audit_auth(
+    store: &Store,
     now: DateTime<Utc>,
     name: &str,
     uuid: Option<Uuid>,
@@ -319,13 +290,11 @@ async fn audit_auth(
 ) -> Result<(), AppError> {
     // Unknown names are cut short so that an attacker cannot fill the log with large strings.
     let shown: String = name.chars().take(64).collect();
-    let ev = auth_event(now, &shown, uuid, outcome, summary, source);
-    let store = st.store.clone();
-    blocking(move || {
-        store.record(ev, None)?;
-        Ok(())
-    })
-    .await
+    store.record(
+        auth_event(now, &shown, uuid, outcome, summary, source),
+        None,
+    )?;
+    Ok(())
 }
 
 /// Whether the target holds write rights (or is `admin`), for [`idm_model::access::TargetInfo`].
