@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ops;
+pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod rng;
 pub mod serve;
