@@ -16,6 +16,7 @@ pub struct Config {
     /// The public origin (`https://idm.example.com`); the issuer of tokens later.
     pub origin: String,
     pub https: HttpsConfig,
+    pub ldap: LdapConfig,
     pub password: PasswordConfig,
     pub lockout: LockoutPolicy,
     pub rate_limit: RateLimitConfig,
@@ -47,6 +48,43 @@ pub struct HttpsConfig {
     pub max_body_bytes: usize,
 }
 
+/// The read-only LDAP directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapConfig {
+    /// LDAPS listener; `None` turns LDAP off.
+    pub ldaps_bind: Option<SocketAddr>,
+    /// Optional plain listener that only allows StartTLS (no simple bind before TLS).
+    pub starttls_bind: Option<SocketAddr>,
+    /// The directory suffix; by default made from the origin's host name
+    /// (`idm.example.com` → `dc=idm,dc=example,dc=com`).
+    pub base_dn: Option<String>,
+    pub max_connections: usize,
+    /// A connection idle this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest LDAP message accepted.
+    pub max_message_bytes: usize,
+    /// Most entries one non-paged search returns.
+    pub max_size_limit: u32,
+    /// Peers allowed to send a PROXY protocol (v1/v2) header with the client's real address.
+    pub proxy_protocol_from: Vec<std::net::IpAddr>,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            ldaps_bind: Some(SocketAddr::from(([127, 0, 0, 1], 3636))),
+            starttls_bind: None,
+            base_dn: None,
+            max_connections: 1024,
+            idle_timeout_secs: 300,
+            max_message_bytes: 256 * 1024,
+            max_size_limit: 10_000,
+            proxy_protocol_from: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PasswordConfig {
@@ -71,6 +109,7 @@ impl Default for Config {
             data_dir: PathBuf::from("idm-data"),
             origin: "https://localhost:8443".into(),
             https: HttpsConfig::default(),
+            ldap: LdapConfig::default(),
             password: PasswordConfig::default(),
             lockout: LockoutPolicy::default(),
             rate_limit: RateLimitConfig::default(),
@@ -153,6 +192,12 @@ impl Config {
                 message: format!("{e} (expected ADDRESS:PORT)"),
             })?;
         }
+        if let Some(v) = get("IDM_LDAPS_BIND") {
+            self.ldap.ldaps_bind = parse_optional_addr("IDM_LDAPS_BIND", &v)?;
+        }
+        if let Some(v) = get("IDM_LDAP_STARTTLS_BIND") {
+            self.ldap.starttls_bind = parse_optional_addr("IDM_LDAP_STARTTLS_BIND", &v)?;
+        }
         if let Some(v) = get("IDM_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "json" => LogFormat::Json,
@@ -198,12 +243,44 @@ impl Config {
         self.posix
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(b) = &self.ldap.base_dn
+            && (b.is_empty() || !b.contains('='))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "ldap.base_dn {b:?} is not a DN"
+            )));
+        }
         if self.rate_limit.ip_burst == 0 || self.rate_limit.account_burst == 0 {
             return Err(ConfigError::Invalid(
                 "rate_limit bursts must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The host part of the origin (`https://idm.example.com:8443/` → `idm.example.com`).
+    pub fn origin_host(&self) -> Option<&str> {
+        self.origin
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', ':']).next())
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The LDAP suffix: configured, or one `dc=` per label of the origin's host name.
+    pub fn ldap_base_dn(&self) -> String {
+        if let Some(b) = &self.ldap.base_dn {
+            return b.clone();
+        }
+        let host = self.origin_host().unwrap_or("localhost");
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            return "dc=localhost".into();
+        }
+        host.split('.')
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("dc={l}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -217,6 +294,17 @@ impl Config {
     pub fn tls_dir(&self) -> PathBuf {
         self.data_dir.join("tls")
     }
+}
+
+/// `off` (or empty) disables a listener; anything else must be ADDRESS:PORT.
+fn parse_optional_addr(name: &'static str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    if v.is_empty() || v == "off" {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|e| ConfigError::Env {
+        name,
+        message: format!("{e} (expected ADDRESS:PORT or off)"),
+    })
 }
 
 #[cfg(test)]
@@ -247,6 +335,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.origin, "https://idm.example.com");
         c.validate().unwrap();
+        assert_eq!(c.ldap_base_dn(), "dc=idm,dc=example,dc=com");
+        c.apply_env(|k| (k == "IDM_LDAPS_BIND").then(|| "off".into()))
+            .unwrap();
+        assert_eq!(c.ldap.ldaps_bind, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ldap;
 pub mod ops;
 pub mod proxy_protocol;
 pub mod ratelimit;

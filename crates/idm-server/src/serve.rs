@@ -15,8 +15,10 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::ldap::LdapState;
+use crate::ldap::listener::Mode;
 use crate::state::AppState;
-use crate::{admin, http, tls};
+use crate::{admin, http, ldap, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,6 +33,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Tls(#[from] tls::TlsError),
+    #[error("LDAP directory: {0}")]
+    Ldap(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -91,6 +95,43 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     tokio::spawn(sweep_sessions(store.clone()));
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(tls);
+    let mut ldap_lines = Vec::new();
+    if cfg.ldap.ldaps_bind.is_some() || cfg.ldap.starttls_bind.is_some() {
+        let st = state.clone();
+        let ldap = tokio::task::spawn_blocking(move || LdapState::new(st))
+            .await
+            .map_err(|e| ServeError::Ldap(e.to_string()))?
+            .map_err(|e| ServeError::Ldap(e.to_string()))?;
+        let ldap = Arc::new(ldap);
+        for (addr, mode, scheme) in [
+            (cfg.ldap.ldaps_bind, Mode::Ldaps, "ldaps"),
+            (cfg.ldap.starttls_bind, Mode::StartTls, "ldap"),
+        ] {
+            let Some(addr) = addr else { continue };
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let local = l.local_addr().map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+            ldap_lines.push(format!(
+                "idm-server {scheme} on {scheme}://{local} base {}",
+                ldap.base
+            ));
+            tokio::spawn(ldap::listener::serve(
+                l,
+                mode,
+                acceptor.clone(),
+                ldap.clone(),
+                stop_rx.clone(),
+            ));
+        }
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -103,9 +144,12 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     );
     // A machine-readable line for scripts and tests that bind port 0.
     println!("idm-server listening on https://{local}");
+    for l in ldap_lines {
+        println!("{l}");
+    }
     serve_https(
         listener,
-        TlsAcceptor::from(tls),
+        acceptor,
         http::app(state),
         cfg.https.max_connections,
         stop_rx,

@@ -84,10 +84,23 @@ pub fn ensure_dev_certs(dir: &Path, origin_host: Option<&str>) -> Result<(), Tls
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if let Some(h) = origin_host
-        && !names.iter().any(|n| n == h)
+    // The machine's own name too: some clients (OpenLDAP's libldap) canonicalise "localhost"
+    // to it before checking the certificate.
+    let machine = fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        });
+    for h in [origin_host.map(str::to_owned), machine]
+        .into_iter()
+        .flatten()
     {
-        names.push(h.to_owned());
+        if !names.contains(&h) {
+            names.push(h);
+        }
     }
     let leaf_key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(names)?;
@@ -96,6 +109,8 @@ pub fn ensure_dev_certs(dir: &Path, origin_host: Option<&str>) -> Result<(), Tls
     leaf.distinguished_name = dn;
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Lets clients that build chains by key identifier (not only by name) find the issuer.
+    leaf.use_authority_key_identifier_extension = true;
     leaf.not_before = ymd(now - Duration::days(1));
     leaf.not_after = ymd(now + Duration::days(397));
     let issuer = Issuer::new(ca, &ca_key);
@@ -118,13 +133,7 @@ pub fn server_config(cfg: &Config) -> Result<Arc<ServerConfig>, TlsError> {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => {
             let dir = cfg.tls_dir();
-            let host = cfg
-                .origin
-                .split("://")
-                .nth(1)
-                .and_then(|r| r.split(['/', ':']).next())
-                .filter(|h| !h.is_empty());
-            ensure_dev_certs(&dir, host)?;
+            ensure_dev_certs(&dir, cfg.origin_host())?;
             (dir.join("cert.pem"), dir.join("key.pem"))
         }
     };

@@ -20,6 +20,7 @@ fn start(dir: &Path) -> (Child, u16) {
     let mut child = Command::new(SERVER)
         .env("IDM_DATA", dir.join("data"))
         .env("IDM_HTTPS_BIND", "127.0.0.1:0")
+        .env("IDM_LDAPS_BIND", "127.0.0.1:0")
         .env("IDM_CONFIG", dir.join("idm.toml"))
         .env("IDM_LOG", "warn")
         .stdout(Stdio::piped())

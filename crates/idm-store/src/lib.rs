@@ -48,6 +48,9 @@ pub struct StoreConfig {
 pub struct Store {
     db: Database,
     config: StoreConfig,
+    /// Bumped after every committed change to entries, so derived views (the LDAP directory)
+    /// know when to rebuild without reading the database.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// The database file inside a data directory.
@@ -58,7 +61,11 @@ impl Store {
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store> {
         config.id_range.validate()?;
         let db = Database::create(path)?;
-        let s = Store { db, config };
+        let s = Store {
+            db,
+            config,
+            generation: Default::default(),
+        };
         s.init()?;
         Ok(s)
     }
@@ -67,7 +74,11 @@ impl Store {
     pub fn in_memory(config: StoreConfig) -> Result<Store> {
         config.id_range.validate()?;
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        let s = Store { db, config };
+        let s = Store {
+            db,
+            config,
+            generation: Default::default(),
+        };
         s.init()?;
         Ok(s)
     }
@@ -131,6 +142,16 @@ impl Store {
         &self.config
     }
 
+    /// Changes whenever an entry changed since the last call saw it (see [`Store::generation`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Creates the built-in `admin` account and groups where they are missing. `admin` has no
     /// password until `recover-account` gives it one.
     pub fn ensure_builtins(&self, now: DateTime<Utc>) -> Result<()> {
@@ -192,6 +213,7 @@ impl Store {
         }
         if changed {
             txn.commit()?;
+            self.bump();
         }
         Ok(())
     }
@@ -207,6 +229,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let applied = write::apply(&txn, change, actor, now, source, &self.config.id_range)?;
         txn.commit()?;
+        self.bump();
         Ok(applied)
     }
 
@@ -308,6 +331,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let seq = backup::import(&txn, snap, actor, now)?;
         txn.commit()?;
+        self.bump();
         Ok(seq)
     }
 
