@@ -142,10 +142,18 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         startup_ms = started.elapsed().as_millis() as u64,
         "idm-server ready"
     );
-    // A machine-readable line for scripts and tests that bind port 0.
-    println!("idm-server listening on https://{local}");
-    for l in ldap_lines {
-        println!("{l}");
+    // Machine-readable lines for scripts and tests that bind port 0. Written once, errors
+    // ignored: a closed stdout must never take the server down.
+    {
+        use std::io::Write;
+        let mut lines = format!("idm-server listening on https://{local}\n");
+        for l in ldap_lines {
+            lines.push_str(&l);
+            lines.push('\n');
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(lines.as_bytes());
+        let _ = out.flush();
     }
     serve_https(
         listener,
