@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub groups: Vec<Group>,
     #[serde(default)]
     pub tombstones: Vec<Tombstone>,
+    #[serde(default)]
+    pub oauth2_clients: Vec<crate::oauth2::OAuth2Client>,
     /// The next POSIX id the allocator will try (never moves backwards).
     #[serde(default)]
     pub posix_next: u32,
@@ -71,9 +73,22 @@ impl Snapshot {
             service_accounts,
             groups,
             tombstones,
+            oauth2_clients: Vec::new(),
             posix_next,
             includes_secrets: include_secrets,
         }
+    }
+
+    /// Adds client registrations (sorted; secret digests kept only with secrets).
+    pub fn with_oauth2_clients(mut self, mut clients: Vec<crate::oauth2::OAuth2Client>) -> Self {
+        if !self.includes_secrets {
+            for c in &mut clients {
+                c.secret_digest.clear();
+            }
+        }
+        clients.sort_by(|a, b| a.name.cmp(&b.name));
+        self.oauth2_clients = clients;
+        self
     }
 
     pub fn to_json(&self) -> Result<String, ModelError> {
@@ -199,6 +214,28 @@ impl Snapshot {
             return Err(ModelError::Inconsistent(format!(
                 "group {g:?} contains itself through nesting"
             )));
+        }
+        let mut client_names = HashSet::new();
+        for c in &self.oauth2_clients {
+            c.validate()?;
+            if !client_names.insert(c.name.as_str()) || !uuids.insert(c.uuid) {
+                return Err(ModelError::Inconsistent(format!(
+                    "OAuth2 client {:?} is listed twice",
+                    c.name
+                )));
+            }
+            let mapped = c
+                .scope_maps
+                .keys()
+                .chain(c.claim_maps.values().flat_map(|m| m.keys()));
+            for g in mapped {
+                if !groups.contains_key(g) {
+                    return Err(ModelError::Inconsistent(format!(
+                        "OAuth2 client {:?} maps a group {g} that does not exist",
+                        c.name
+                    )));
+                }
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod change;
 pub mod entry;
 pub mod error;
 pub mod export;
+pub mod oauth2;
 pub mod posix;
 pub mod token;
 pub mod validate;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use idm_model::audit::{Actor, AuditEntry, AuditEvent, GENESIS, Outcome, Target, verify_chain};
 use idm_model::export::Snapshot;
 use idm_model::{Entry, validate};
-use redb::{ReadTransaction, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -209,6 +209,9 @@ fn load(txn: &WriteTransaction, body: &Body) -> Result<()> {
     }
     txn.open_table(META)?
         .insert(META_POSIX_NEXT, s.posix_next.to_le_bytes().as_slice())?;
+    for c in &s.oauth2_clients {
+        crate::oauth2::put_client(txn, c, true)?;
+    }
     for e in &body.audit {
         audit::insert_sealed(txn, e)?;
     }
@@ -329,6 +332,23 @@ pub(crate) fn import(
         }
     }
     let n = put_all(txn, s)?;
+    for c in &s.oauth2_clients {
+        let mut c = c.clone();
+        let existing: Option<idm_model::oauth2::OAuth2Client> = {
+            let t = txn.open_table(OAUTH2_CLIENTS)?;
+            let v = t.get(c.uuid.as_u128())?;
+            match v {
+                Some(v) => Some(serde_json::from_slice(v.value())?),
+                None => None,
+            }
+        };
+        if let Some(old) = &existing
+            && c.secret_digest.is_empty()
+        {
+            c.secret_digest.clone_from(&old.secret_digest);
+        }
+        crate::oauth2::put_client(txn, &c, existing.is_none())?;
+    }
     for t in &s.tombstones {
         if txn.entry(t.uuid)?.is_none() && txn.tombstone(t.uuid)?.is_none() {
             put_tombstone(txn, t)?;

@@ -10,7 +10,9 @@
 
 mod audit;
 mod backup;
+pub mod ephemeral;
 pub mod error;
+mod oauth2;
 mod read;
 mod record;
 mod session;
@@ -32,6 +34,7 @@ use uuid::Uuid;
 
 pub use audit::AuditFilter;
 pub use backup::{BackupInfo, restore_file};
+pub use ephemeral::{Kind as EphemeralKind, Record, Update};
 pub use error::{Result, StoreError};
 pub use read::Reader;
 pub use session::Session;
@@ -104,6 +107,9 @@ impl Store {
             txn.open_table(AUDIT_BY_TIME)?;
             txn.open_table(SESSIONS)?;
             txn.open_table(AUTH_STATE)?;
+            txn.open_table(OAUTH2_CLIENTS)?;
+            txn.open_table(OAUTH2_CLIENT_NAMES)?;
+            txn.open_table(EPHEMERAL)?;
         }
         let found = meta_u32(&txn, META_SCHEMA)?;
         match found {
@@ -375,12 +381,15 @@ pub(crate) fn snapshot_in(
         tombstones.push(serde_json::from_slice(v.value())?);
     }
     let posix_next = meta_u32(txn, META_POSIX_NEXT)?.unwrap_or(first_id);
-    Ok(Snapshot::new(
-        entries,
-        tombstones,
-        posix_next,
-        include_secrets,
-    ))
+    let mut clients = Vec::new();
+    for row in txn.open_table(OAUTH2_CLIENTS)?.iter()? {
+        let (_, v) = row?;
+        clients.push(serde_json::from_slice(v.value())?);
+    }
+    Ok(
+        Snapshot::new(entries, tombstones, posix_next, include_secrets)
+            .with_oauth2_clients(clients),
+    )
 }
 
 pub(crate) fn meta_u32<R: Reader>(r: &R, key: &str) -> Result<Option<u32>> {

@@ -50,3 +50,13 @@ pub const AUTH_STATE: TableDefinition<u128, &[u8]> = TableDefinition::new("auth-
 pub const META_SCHEMA: &str = "schema_version";
 pub const META_POSIX_NEXT: &str = "posix_next";
 pub const META_AUDIT_HEAD: &str = "audit_head";
+
+/// OAuth2 client UUID → OAuth2Client JSON.
+pub const OAUTH2_CLIENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("oauth2-clients-v1");
+/// client_id → UUID.
+pub const OAUTH2_CLIENT_NAMES: TableDefinition<&str, u128> =
+    TableDefinition::new("oauth2-client-names-v1");
+/// (kind, key) → `{"expires_at": unix seconds, "data": …}`: authorization codes, SSO sessions,
+/// refresh tokens and families, consents, replay caches — each kind its own key space, swept
+/// when expired.
+pub const EPHEMERAL: TableDefinition<(u8, &str), &[u8]> = TableDefinition::new("ephemeral-v1");

@@ -656,11 +656,12 @@ fn delete(txn: &WriteTransaction, e: &Entry, now: DateTime<Utc>) -> Result<()> {
         }
         replace(txn, &old, new, now)?;
     }
-    // A group lets go of its members.
+    // A group lets go of its members, and OAuth2 scope and claim maps forget it.
     if let Entry::Group(g) = e {
         let mut empty = g.clone();
         empty.members.clear();
         set_members(txn, e, &Entry::Group(empty))?;
+        forget_group_in_clients(txn, g.uuid)?;
     }
     index_remove(txn, e)?;
     txn.open_multimap_table(MEMBER_OF_TRANSITIVE)?
@@ -684,5 +685,33 @@ fn delete(txn: &WriteTransaction, e: &Entry, now: DateTime<Utc>) -> Result<()> {
     let bytes = serde_json::to_vec(&t)?;
     txn.open_table(TOMBSTONES)?
         .insert(e.uuid().as_u128(), bytes.as_slice())?;
+    Ok(())
+}
+
+fn forget_group_in_clients(txn: &WriteTransaction, group: Uuid) -> Result<()> {
+    let mut t = txn.open_table(OAUTH2_CLIENTS)?;
+    let mut changed = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        let mut c: idm_model::oauth2::OAuth2Client = serde_json::from_slice(v.value())?;
+        let before = (
+            c.scope_maps.len(),
+            c.claim_maps.values().map(|m| m.len()).sum::<usize>(),
+        );
+        c.scope_maps.remove(&group);
+        for m in c.claim_maps.values_mut() {
+            m.remove(&group);
+        }
+        let after = (
+            c.scope_maps.len(),
+            c.claim_maps.values().map(|m| m.len()).sum::<usize>(),
+        );
+        if before != after {
+            changed.push((k.value(), serde_json::to_vec(&c)?));
+        }
+    }
+    for (k, bytes) in changed {
+        t.insert(k, bytes.as_slice())?;
+    }
     Ok(())
 }

@@ -509,3 +509,153 @@ proptest! {
         prop_assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
 }
+
+#[test]
+fn ephemeral_records_expire_and_update_atomically() {
+    use idm_store::{EphemeralKind, Update};
+    let s = store();
+    let t = t0();
+    s.put_ephemeral(
+        EphemeralKind::AuthorizationCode,
+        "c1",
+        &"grant",
+        t + Duration::seconds(60),
+    )
+    .unwrap();
+    let r = s
+        .get_ephemeral::<String>(EphemeralKind::AuthorizationCode, "c1", t)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.value, "grant");
+    // Another kind does not see it; after expiry nobody does.
+    assert!(
+        s.get_ephemeral::<String>(EphemeralKind::SsoSession, "c1", t)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get_ephemeral::<String>(
+            EphemeralKind::AuthorizationCode,
+            "c1",
+            t + Duration::seconds(61)
+        )
+        .unwrap()
+        .is_none()
+    );
+    // Use once: the first taker wins, the second sees it used.
+    let take = |s: &Store| {
+        s.update_ephemeral::<String, bool>(EphemeralKind::AuthorizationCode, "c1", t, |cur| {
+            match cur {
+                Some(r) if r.value == "grant" => (Update::Put("used".into(), r.expires_at), true),
+                _ => (Update::Keep, false),
+            }
+        })
+        .unwrap()
+    };
+    assert!(take(&s));
+    assert!(!take(&s));
+    assert_eq!(s.sweep_ephemeral(t + Duration::seconds(120)).unwrap(), 1);
+    assert!(
+        !s.delete_ephemeral(EphemeralKind::AuthorizationCode, "c1")
+            .unwrap()
+    );
+}
+
+#[test]
+fn oauth2_clients_are_validated_audited_exported_and_forget_deleted_groups() {
+    use idm_model::oauth2::{ClientKind, Lifetimes, OAuth2Client, SigningAlg};
+    let s = store();
+    apply(&s, Change::CreateGroup(group(10, "app_users"))).unwrap();
+    let mut c = OAuth2Client {
+        uuid: Uuid::from_u128(77),
+        name: "wiki".into(),
+        display_name: "Wiki".into(),
+        kind: ClientKind::Confidential,
+        origin: "https://wiki.example.com".into(),
+        redirect_uris: ["https://wiki.example.com/cb".to_owned()].into(),
+        post_logout_redirect_uris: Default::default(),
+        secret_digest: "ab".repeat(32),
+        jwks: None,
+        scope_maps: [(Uuid::from_u128(10), ["openid".to_owned()].into())].into(),
+        claim_maps: Default::default(),
+        require_par: false,
+        require_dpop: false,
+        require_pkce: true,
+        require_offline_access: false,
+        signing_alg: SigningAlg::ES256,
+        first_party: false,
+        lifetimes: Lifetimes::default(),
+        groups_claim: Default::default(),
+        service_account: None,
+        created_at: t0(),
+        modified_at: t0(),
+    };
+    s.put_oauth2_client(&c, true, "created", &actor(), t0(), None)
+        .unwrap();
+    assert!(matches!(
+        s.put_oauth2_client(&c, true, "again", &actor(), t0(), None),
+        Err(StoreError::Conflict(_))
+    ));
+    c.redirect_uris.insert("http://evil.example.com/cb".into());
+    assert!(matches!(
+        s.put_oauth2_client(&c, false, "bad", &actor(), t0(), None),
+        Err(StoreError::Model(_))
+    ));
+    assert_eq!(
+        s.oauth2_client("wiki")
+            .unwrap()
+            .unwrap()
+            .redirect_uris
+            .len(),
+        1
+    );
+    let snap = s.snapshot(false).unwrap();
+    assert_eq!(snap.oauth2_clients.len(), 1);
+    assert!(snap.oauth2_clients[0].secret_digest.is_empty());
+    assert_eq!(
+        s.snapshot(true).unwrap().oauth2_clients[0]
+            .secret_digest
+            .len(),
+        64
+    );
+    apply(
+        &s,
+        Change::Delete {
+            uuid: Uuid::from_u128(10),
+        },
+    )
+    .unwrap();
+    assert!(
+        s.oauth2_client("wiki")
+            .unwrap()
+            .unwrap()
+            .scope_maps
+            .is_empty()
+    );
+    let audit = s
+        .audit(&AuditFilter {
+            target: Some("wiki".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit[0].event.action, "oauth2.create");
+    // Export → import into a fresh store keeps the client.
+    let json = s.snapshot(true).unwrap().to_json().unwrap();
+    let fresh = Store::in_memory(StoreConfig::default()).unwrap();
+    fresh
+        .import(
+            &idm_model::export::Snapshot::from_json(json.as_bytes()).unwrap(),
+            &actor(),
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        fresh
+            .oauth2_client("wiki")
+            .unwrap()
+            .unwrap()
+            .secret_digest
+            .len(),
+        64
+    );
+}
