@@ -18,6 +18,7 @@ pub const IDM_PEOPLE_ADMINS: &str = "idm_people_admins";
 pub const IDM_GROUP_ADMINS: &str = "idm_group_admins";
 pub const IDM_SERVICE_ACCOUNT_ADMINS: &str = "idm_service_account_admins";
 pub const IDM_ACCOUNT_READ_PRIV: &str = "idm_account_read_priv";
+pub const IDM_OAUTH2_ADMINS: &str = "idm_oauth2_admins";
 
 /// Fixed UUIDs so that built-ins are the same entries on every installation and in exports.
 pub const ADMIN_UUID: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
@@ -28,7 +29,7 @@ pub struct BuiltinGroup {
     pub description: &'static str,
 }
 
-pub const BUILTIN_GROUPS: [BuiltinGroup; 5] = [
+pub const BUILTIN_GROUPS: [BuiltinGroup; 6] = [
     BuiltinGroup {
         name: IDM_ADMINS,
         uuid: Uuid::from_u128(0x00000000_0000_4000_8000_000000000101),
@@ -54,14 +55,20 @@ pub const BUILTIN_GROUPS: [BuiltinGroup; 5] = [
         uuid: Uuid::from_u128(0x00000000_0000_4000_8000_000000000105),
         description: "Read every account (for example LDAP readers)",
     },
+    BuiltinGroup {
+        name: IDM_OAUTH2_ADMINS,
+        uuid: Uuid::from_u128(0x00000000_0000_4000_8000_000000000106),
+        description: "Register and change OAuth2/OpenID Connect clients",
+    },
 ];
 
 /// The groups whose members hold write rights; changing such a member needs `idm_admins`.
-pub const WRITE_PRIVILEGED: [&str; 4] = [
+pub const WRITE_PRIVILEGED: [&str; 5] = [
     IDM_ADMINS,
     IDM_PEOPLE_ADMINS,
     IDM_GROUP_ADMINS,
     IDM_SERVICE_ACCOUNT_ADMINS,
+    IDM_OAUTH2_ADMINS,
 ];
 
 pub fn is_builtin_name(name: &str) -> bool {
@@ -119,6 +126,10 @@ pub enum Op {
     /// Adding or removing members of a group.
     Membership(TargetInfo),
     ReadAudit,
+    /// Reading OAuth2 client registrations.
+    ReadOAuth2,
+    /// Registering, changing and deleting OAuth2 clients.
+    ManageOAuth2,
     /// Backup, export, import and other whole-store operations.
     System,
 }
@@ -129,7 +140,10 @@ pub struct Denied(pub String);
 
 /// The one authorization decision. Default deny: every arm names who may.
 pub fn authorize(p: &Principal, op: Op) -> Result<(), Denied> {
-    let writes = !matches!(op, Op::Read(_) | Op::List(_) | Op::ReadAudit);
+    let writes = !matches!(
+        op,
+        Op::Read(_) | Op::List(_) | Op::ReadAudit | Op::ReadOAuth2
+    );
     if writes && p.access == TokenAccess::ReadOnly {
         return Err(Denied("this token is read-only".into()));
     }
@@ -166,6 +180,7 @@ pub fn authorize(p: &Principal, op: Op) -> Result<(), Denied> {
             }
             p.in_group(IDM_GROUP_ADMINS)
         }
+        Op::ReadOAuth2 | Op::ManageOAuth2 => p.in_group(IDM_OAUTH2_ADMINS),
         Op::ReadAudit | Op::System => false,
     };
     if allowed {

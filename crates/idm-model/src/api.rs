@@ -259,3 +259,115 @@ pub struct Status {
     pub audit_entries: u64,
     pub uptime_secs: u64,
 }
+
+/// `POST /v1/oauth2`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Create {
+    pub name: String,
+    pub display_name: String,
+    pub origin: String,
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// `PATCH /v1/oauth2/{id}`: every field optional; lists are edited by add/remove.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Patch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_post_logout_redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_par: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_dpop: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pkce: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_offline_access: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_party: Option<bool>,
+    /// `ES256`, `RS256` or `PS256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetimes: Option<crate::oauth2::Lifetimes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<crate::oauth2::GroupsClaim>,
+    /// A service account name for `client_credentials`; empty string clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// JWKS JSON for `private_key_jwt`; empty string clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+}
+
+/// `PUT /v1/oauth2/{id}/scope_map/{group}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeMap {
+    pub scopes: Vec<String>,
+}
+
+/// `PUT /v1/oauth2/{id}/claim_map/{claim}/{group}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMap {
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuth2View {
+    pub uuid: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub kind: crate::oauth2::ClientKind,
+    pub origin: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub has_secret: bool,
+    pub has_jwks: bool,
+    /// Group name → scopes.
+    pub scope_maps: std::collections::BTreeMap<String, Vec<String>>,
+    /// Claim → group name → values.
+    pub claim_maps:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
+    pub require_par: bool,
+    pub require_dpop: bool,
+    pub require_pkce: bool,
+    pub require_offline_access: bool,
+    pub signing_alg: crate::oauth2::SigningAlg,
+    pub first_party: bool,
+    pub lifetimes: crate::oauth2::Lifetimes,
+    pub groups_claim: crate::oauth2::GroupsClaim,
+    #[serde(default)]
+    pub service_account: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// A client secret, shown once (on create, reset, or the first `show-basic-secret` after).
+#[derive(Serialize, Deserialize)]
+pub struct ClientSecret {
+    pub client_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("client_id", &self.client_id)
+            .field("secret", &"***")
+            .finish()
+    }
+}

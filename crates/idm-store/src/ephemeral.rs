@@ -28,6 +28,7 @@ pub enum Kind {
     DpopNonce = 9,
     RevokedToken = 10,
     LoginFlow = 11,
+    PendingSecret = 12,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -80,7 +80,7 @@ fn builtins_exist_once() {
     let admins = s.get_by_name("idm_admins").unwrap().unwrap();
     let Entry::Group(g) = admins else { panic!() };
     assert!(g.members.contains(&idm_model::access::ADMIN_UUID));
-    assert_eq!(s.counts().unwrap().groups, 5);
+    assert_eq!(s.counts().unwrap().groups, 6);
     assert!(matches!(
         apply(&s, Change::Delete { uuid: g.uuid }),
         Err(StoreError::Refused(_))

@@ -3,6 +3,7 @@
 mod accounts;
 mod extract;
 mod group;
+pub mod oauth2;
 mod person;
 mod service_account;
 mod system;
@@ -76,6 +77,23 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/service_account/{id}/api_token/{token}",
             delete(service_account::destroy_token),
+        )
+        .route("/v1/oauth2", get(oauth2::list).post(oauth2::create))
+        .route(
+            "/v1/oauth2/{id}",
+            get(oauth2::get)
+                .patch(oauth2::update)
+                .delete(oauth2::delete),
+        )
+        .route("/v1/oauth2/{id}/secret", get(oauth2::show_secret))
+        .route("/v1/oauth2/{id}/reset_secret", post(oauth2::reset_secret))
+        .route(
+            "/v1/oauth2/{id}/scope_map/{group}",
+            put(oauth2::put_scope_map).delete(oauth2::delete_scope_map),
+        )
+        .route(
+            "/v1/oauth2/{id}/claim_map/{claim}/{group}",
+            put(oauth2::put_claim_map).delete(oauth2::delete_claim_map),
         )
         .route("/health/live", get(system::live))
         .route("/health/ready", get(system::ready))
