@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use client::{CliError, Secret};
-use commands::{Ctx, account, audit, auth, group, person, service_account};
+use commands::{Ctx, account, audit, auth, group, oauth2, person, service_account};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +72,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// OAuth2/OpenID Connect clients.
+    #[command(subcommand, name = "oauth2")]
+    OAuth2(oauth2::OAuth2Cmd),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +112,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::ServiceAccount(cmd) => service_account::run(&ctx, cmd),
         Command::Audit(cmd) => audit::run(&ctx, cmd),
+        Command::OAuth2(cmd) => oauth2::run(&ctx, cmd),
     }
 }
 

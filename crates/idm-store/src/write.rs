@@ -702,6 +702,8 @@ fn forget_group_in_clients(txn: &WriteTransaction, group: Uuid) -> Result<()> {
         for m in c.claim_maps.values_mut() {
             m.remove(&group);
         }
+        // A claim mapped for no group is gone, as when its last map is deleted by hand.
+        c.claim_maps.retain(|_, m| !m.is_empty());
         let after = (
             c.scope_maps.len(),
             c.claim_maps.values().map(|m| m.len()).sum::<usize>(),

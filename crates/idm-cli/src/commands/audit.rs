@@ -35,7 +35,10 @@ pub enum AuditCmd {
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<(), CliError> {
     let path = audit_path(&cmd, ctx.now);
     let v = ctx.client()?.get(&path)?;
-    ctx.show(v, |list: AuditList, _| {
+    ctx.show(v, |mut list: AuditList, _| {
+        // The server answers newest first (so that a limit keeps the newest entries); a
+        // trail reads oldest first.
+        list.entries.sort_by_key(|e| e.seq);
         let mut t = Table::new([
             "SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SUMMARY",
         ]);

@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod group;
+pub mod oauth2;
 pub mod person;
 pub mod service_account;
 
