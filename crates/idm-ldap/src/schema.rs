@@ -302,6 +302,17 @@ const OPERATIONAL_ATTRS: &[&str] = &[
     "numSubordinates",
     "pwdChangedTime",
     "pwdAccountLockedTime",
+    // The root DSE's attributes are operational too (RFC 4512 section 5.1, USAGE
+    // dSAOperation): `ldapsearch -b "" -s base +` lists them, a plain read shows objectClass.
+    "namingContexts",
+    "supportedLDAPVersion",
+    "supportedControl",
+    "supportedExtension",
+    "supportedFeatures",
+    "supportedSASLMechanisms",
+    "altServer",
+    "vendorName",
+    "vendorVersion",
 ];
 
 /// (OID, descriptor, syntax whose equality the rule is).
@@ -384,6 +395,7 @@ mod tests {
         assert_eq!(syntax_of("userPassword"), Syntax::OctetString);
         assert!(is_operational("EntryUUID"));
         assert!(!is_operational("cn"));
+        assert!(is_operational("namingContexts"));
     }
 
     #[test]
