@@ -2,8 +2,8 @@
 //!
 //! Rights come only from membership (direct or nested) in the built-in groups. Two rules keep
 //! delegation from turning into escalation: changing an account that itself holds write rights,
-//! or the membership of a built-in group, needs `idm_admins`; and a read-only API token never
-//! writes, whatever its account's groups.
+//! or the membership of a built-in group or of a group nested into one that holds write rights,
+//! needs `idm_admins`; and a read-only API token never writes, whatever its account's groups.
 
 use std::collections::BTreeSet;
 
@@ -178,6 +178,12 @@ pub fn authorize(p: &Principal, op: Op) -> Result<(), Denied> {
                     "changing the members of a built-in group needs {IDM_ADMINS}"
                 )));
             }
+            // A group nested into a privileged one passes those rights on to its members.
+            if t.privileged {
+                return Err(Denied(format!(
+                    "changing the members of a group that holds write rights needs {IDM_ADMINS}"
+                )));
+            }
             p.in_group(IDM_GROUP_ADMINS)
         }
         Op::ReadOAuth2 | Op::ManageOAuth2 => p.in_group(IDM_OAUTH2_ADMINS),
@@ -247,6 +253,15 @@ mod tests {
             )
             .is_ok()
         );
+        // A custom group nested into idm_admins is as good as idm_admins itself.
+        let nested_admin_group = TargetInfo {
+            privileged: true,
+            builtin: false,
+            ..builtin_group
+        };
+        assert!(authorize(&ga, Op::Membership(nested_admin_group)).is_err());
+        let admin = principal(&[IDM_ADMINS], TokenAccess::ReadWrite);
+        assert!(authorize(&admin, Op::Membership(nested_admin_group)).is_ok());
     }
 
     #[test]
