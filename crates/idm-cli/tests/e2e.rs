@@ -1235,11 +1235,9 @@ fn soft_lockout_after_repeated_failures() {
 /// Concurrent wrong guesses must be counted like sequential ones: with `max_failures = 3`, no
 /// more than three passwords may be tried before the lock.
 ///
-/// KNOWN BUG (left failing on purpose): `password_login` in idm-server/src/auth.rs reads the
-/// lockout state, verifies the password, then writes `failures + 1` — a read-modify-write
-/// without a lock or a transaction, so simultaneous attempts all read the same count and the
-/// updates are lost. An attacker gets about (parallel requests) × `max_failures` guesses per
-/// lockout instead of `max_failures`.
+/// Password decisions for one account are serialised (`auth::serialized`), so simultaneous
+/// guesses are counted one after another: an attacker gets `max_failures` guesses per lockout,
+/// not (parallel requests) × `max_failures`.
 #[test]
 fn concurrent_wrong_passwords_are_all_counted() {
     const ATTEMPTS: usize = 16;
@@ -1694,10 +1692,9 @@ fn backup_restore_and_export_with_the_real_binaries() {
 
 /// POSIX ids are never handed out again, and that must survive a backup and restore.
 ///
-/// KNOWN BUG (left failing on purpose): an id an entry gives up while it lives (here a group's
-/// gid changed with `--gidnumber`) is retired only in the store's `retired-posix-ids` table;
-/// the backup (a `Snapshot`) carries only the ids of tombstones, so after a restore the
-/// retired id can be claimed again. (`export` is lossy in the same way.)
+/// An id an entry gives up while it lives (here a group's gid changed with `--gidnumber`) is
+/// retired, and the backup and export carry `retired_posix_ids`, so it stays retired after a
+/// restore.
 #[test]
 fn retired_posix_ids_survive_backup_and_restore() {
     let mut srv = Server::start(Some(FAST_HASH));

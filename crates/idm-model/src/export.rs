@@ -32,6 +32,10 @@ pub struct Snapshot {
     pub tombstones: Vec<Tombstone>,
     #[serde(default)]
     pub oauth2_clients: Vec<crate::oauth2::OAuth2Client>,
+    /// Every POSIX id no longer in use (by deleted entries, or given up by live ones) → its
+    /// former owner: never handed out again, also after a restore or import.
+    #[serde(default)]
+    pub retired_posix_ids: BTreeMap<u32, Uuid>,
     /// The next POSIX id the allocator will try (never moves backwards).
     #[serde(default)]
     pub posix_next: u32,
@@ -74,6 +78,7 @@ impl Snapshot {
             groups,
             tombstones,
             oauth2_clients: Vec::new(),
+            retired_posix_ids: BTreeMap::new(),
             posix_next,
             includes_secrets: include_secrets,
         }
@@ -88,6 +93,11 @@ impl Snapshot {
         }
         clients.sort_by(|a, b| a.name.cmp(&b.name));
         self.oauth2_clients = clients;
+        self
+    }
+
+    pub fn with_retired_posix_ids(mut self, ids: BTreeMap<u32, Uuid>) -> Self {
+        self.retired_posix_ids = ids;
         self
     }
 
@@ -196,6 +206,13 @@ impl Snapshot {
                         t.name
                     )));
                 }
+            }
+        }
+        for id in self.retired_posix_ids.keys() {
+            if let Some(owner) = ids.get(id) {
+                return Err(ModelError::Inconsistent(format!(
+                    "POSIX id {id} is retired but used by {owner}"
+                )));
             }
         }
         // Members exist, and the group graph has no cycle.

@@ -106,16 +106,11 @@ pub async fn password_login(
     password: Password,
     source: Option<IpAddr>,
 ) -> Result<LoginOk, AppError> {
-    // Wait for an argon2 slot here, in async land, so a login storm queues cheaply instead of
-    // filling the blocking thread pool that every store call needs.
-    let permit = Arc::clone(&st.hashers)
-        .acquire_owned()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    check_rate(st, &name, source, "api")?;
     let st2 = st.clone();
-    let person = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        password_check(&st2, &name, &password, source, "api")
+    let n2 = name.clone();
+    let person = serialized(st, &name, move || {
+        password_check(&st2, &n2, &password, source, "api")
     })
     .await??;
     let now = Utc::now();
@@ -135,9 +130,54 @@ pub async fn password_login(
     Ok(LoginOk { token, expires_at })
 }
 
-/// Checks a person's password with rate limits, soft lockout, audit and rehash — the one
-/// password decision shared by the API, LDAP binds and (later) the login form. Blocking: call
-/// it on a blocking thread while holding an argon2 slot (`AppState::hashers`).
+/// Refuses an attempt beyond the per-address and per-account rate limits (429), before any
+/// work is queued for it.
+pub fn check_rate(
+    st: &AppState,
+    name: &str,
+    source: Option<IpAddr>,
+    via: &str,
+) -> Result<(), AppError> {
+    let now_i = std::time::Instant::now();
+    if let Some(ip) = source
+        && !st.ip_limiter.check(&ip, now_i)
+    {
+        tracing::warn!(%ip, via, "authentication rate limit hit (address)");
+        return Err(AppError::RateLimited);
+    }
+    if !st.account_limiter.check(&name.to_ascii_lowercase(), now_i) {
+        tracing::warn!(account = %name, via, "authentication rate limit hit (account)");
+        return Err(AppError::RateLimited);
+    }
+    Ok(())
+}
+
+/// Runs a password decision for `name`: one at a time per account (so concurrent guesses are
+/// counted one after another), then holding an argon2 slot, on a blocking thread. The waiting
+/// happens in async land, so a login storm queues cheaply instead of filling the blocking
+/// pool every store call needs, and waiting for one account never holds a slot others need.
+pub async fn serialized<T: Send + 'static>(
+    st: &AppState,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let guard = st.account_locks.lock(name).await;
+    let permit = Arc::clone(&st.hashers)
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let out = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await?;
+    drop(guard);
+    Ok(out)
+}
+
+/// Checks a person's password with soft lockout, audit and rehash — the one password decision
+/// shared by the API, LDAP binds and (later) the login form. Blocking; call it through
+/// [`serialized`] after [`check_rate`].
 ///
 /// Unknown names, wrong passwords and soft-locked accounts all end in `InvalidCredentials`
 /// after the same argon2 work; only someone who knows the password learns that an account is
@@ -149,17 +189,6 @@ pub fn password_check(
     source: Option<IpAddr>,
     via: &str,
 ) -> Result<idm_model::Person, AppError> {
-    let now_i = std::time::Instant::now();
-    if let Some(ip) = source
-        && !st.ip_limiter.check(&ip, now_i)
-    {
-        tracing::warn!(%ip, via, "authentication rate limit hit (address)");
-        return Err(AppError::RateLimited);
-    }
-    if !st.account_limiter.check(&name.to_owned(), now_i) {
-        tracing::warn!(account = %name, via, "authentication rate limit hit (account)");
-        return Err(AppError::RateLimited);
-    }
     let src = source.map(|s| s.to_string());
     let store = &st.store;
     let cfg = &st.config;

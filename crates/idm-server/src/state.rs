@@ -17,7 +17,54 @@ pub struct AppState {
     pub hashers: Arc<Semaphore>,
     pub ip_limiter: Arc<RateLimiter<std::net::IpAddr>>,
     pub account_limiter: Arc<RateLimiter<String>>,
+    /// One password decision at a time per account name, so parallel guesses cannot all read
+    /// the same failure count before any of them records a failure.
+    pub account_locks: Arc<AccountLocks>,
     pub started: Instant,
+}
+
+/// Per-name async locks, created on demand and dropped when nobody holds or waits for them.
+#[derive(Default)]
+pub struct AccountLocks {
+    map: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AccountLocks {
+    pub async fn lock(self: &Arc<Self>, name: &str) -> AccountGuard {
+        let key = name.to_ascii_lowercase();
+        let m = match self.map.lock() {
+            Ok(mut map) => map.entry(key.clone()).or_default().clone(),
+            // A poisoned map only means a panic elsewhere; a fresh lock still serialises
+            // everyone who gets it from here on.
+            Err(p) => p.into_inner().entry(key.clone()).or_default().clone(),
+        };
+        let guard = m.clone().lock_owned().await;
+        AccountGuard {
+            locks: self.clone(),
+            key,
+            lock: m,
+            _guard: Some(guard),
+        }
+    }
+}
+
+pub struct AccountGuard {
+    locks: Arc<AccountLocks>,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for AccountGuard {
+    fn drop(&mut self) {
+        self._guard = None;
+        if let Ok(mut map) = self.locks.map.lock() {
+            // The map's copy and ours: nobody else waits, so the entry can go.
+            if Arc::strong_count(&self.lock) <= 2 {
+                map.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -27,6 +74,7 @@ impl AppState {
         AppState {
             ip_limiter: Arc::new(RateLimiter::new(rl.ip_burst, rl.ip_refill_secs)),
             account_limiter: Arc::new(RateLimiter::new(rl.account_burst, rl.account_refill_secs)),
+            account_locks: Arc::new(AccountLocks::default()),
             store,
             hashers: Arc::new(Semaphore::new(workers)),
             started: Instant::now(),

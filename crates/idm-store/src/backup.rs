@@ -212,8 +212,27 @@ fn load(txn: &WriteTransaction, body: &Body) -> Result<()> {
     for c in &s.oauth2_clients {
         crate::oauth2::put_client(txn, c, true)?;
     }
+    retire_all(txn, s)?;
     for e in &body.audit {
         audit::insert_sealed(txn, e)?;
+    }
+    Ok(())
+}
+
+/// Records every retired id of the snapshot, refusing one a live entry of this store holds.
+fn retire_all(txn: &WriteTransaction, s: &Snapshot) -> Result<()> {
+    for (id, owner) in &s.retired_posix_ids {
+        if let Some(live) = txn.uuid_by_posix_id(*id)?
+            && live != *owner
+        {
+            return Err(StoreError::Conflict(format!(
+                "POSIX id {id} is retired in the import but used here"
+            )));
+        }
+    }
+    let mut t = txn.open_table(RETIRED_POSIX_IDS)?;
+    for (id, owner) in &s.retired_posix_ids {
+        t.insert(*id, owner.as_u128())?;
     }
     Ok(())
 }
@@ -349,6 +368,7 @@ pub(crate) fn import(
         }
         crate::oauth2::put_client(txn, &c, existing.is_none())?;
     }
+    retire_all(txn, s)?;
     for t in &s.tombstones {
         if txn.entry(t.uuid)?.is_none() && txn.tombstone(t.uuid)?.is_none() {
             put_tombstone(txn, t)?;

@@ -386,9 +386,15 @@ pub(crate) fn snapshot_in(
         let (_, v) = row?;
         clients.push(serde_json::from_slice(v.value())?);
     }
+    let mut retired = std::collections::BTreeMap::new();
+    for row in txn.open_table(RETIRED_POSIX_IDS)?.iter()? {
+        let (k, v) = row?;
+        retired.insert(k.value(), Uuid::from_u128(v.value()));
+    }
     Ok(
         Snapshot::new(entries, tombstones, posix_next, include_secrets)
-            .with_oauth2_clients(clients),
+            .with_oauth2_clients(clients)
+            .with_retired_posix_ids(retired),
     )
 }
 

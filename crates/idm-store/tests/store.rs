@@ -659,3 +659,35 @@ fn oauth2_clients_are_validated_audited_exported_and_forget_deleted_groups() {
         64
     );
 }
+
+#[test]
+fn ids_given_up_by_live_entries_stay_retired_after_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("a.redb"), StoreConfig::default()).unwrap();
+    s.ensure_builtins(t0()).unwrap();
+    apply(&s, Change::CreateGroup(group(10, "g"))).unwrap();
+    apply(&s, Change::CreateGroup(group(11, "h"))).unwrap();
+    let set = |s: &Store, u: u128, gid: Option<u32>| {
+        apply(
+            s,
+            Change::SetPosix {
+                uuid: Uuid::from_u128(u),
+                patch: PosixPatch {
+                    gid_number: gid,
+                    ..Default::default()
+                },
+            },
+        )
+    };
+    set(&s, 10, None).unwrap();
+    set(&s, 10, Some(50_000)).unwrap();
+    assert!(set(&s, 11, Some(10_000)).is_err());
+    assert_eq!(s.snapshot(false).unwrap().retired_posix_ids.len(), 1);
+    let mut buf = Vec::new();
+    let _ = s.backup(&mut buf, t0()).unwrap();
+    let target = dir.path().join("b.redb");
+    idm_store::restore_file(&target, &mut buf.as_slice(), StoreConfig::default()).unwrap();
+    let r = Store::open(&target, StoreConfig::default()).unwrap();
+    let e = set(&r, 11, Some(10_000)).unwrap_err();
+    assert!(e.to_string().contains("never reused"), "{e}");
+}

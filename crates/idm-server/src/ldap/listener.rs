@@ -217,7 +217,6 @@ async fn handle(
     ldap: &Arc<LdapState>,
     source: IpAddr,
 ) -> std::io::Result<(Session, idm_ldap::Output)> {
-    let is_bind = matches!(msg.op, ProtocolOp::BindRequest(_));
     let view = match ldap.current_fast() {
         Some(v) => v,
         None => {
@@ -228,17 +227,19 @@ async fn handle(
                 .map_err(|e| std::io::Error::other(e.to_string()))?
         }
     };
-    if is_bind {
-        let permit = ldap
-            .app
-            .hashers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(std::io::Error::other)?;
+    if let ProtocolOp::BindRequest(b) = &msg.op {
+        // One decision at a time per account, as for API logins; the name as resolved, so
+        // the DN and the bare name of one account share a lock.
+        let account = view
+            .resolve_bind_name(&b.name)
+            .map_or_else(|| b.name.clone(), |(_, _, n)| n);
+        if !b.name.is_empty()
+            && crate::auth::check_rate(&ldap.app, &account, Some(source), "ldap").is_err()
+        {
+            return Ok((session, busy(&msg)));
+        }
         let l = ldap.clone();
-        return tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        return crate::auth::serialized(&ldap.app, &account, move || {
             let mut dir = Dir {
                 view,
                 app: &l.app,
@@ -248,7 +249,7 @@ async fn handle(
             (session, out)
         })
         .await
-        .map_err(std::io::Error::other);
+        .map_err(|e| std::io::Error::other(e.to_string()));
     }
     let mut dir = Dir {
         view,
@@ -257,6 +258,25 @@ async fn handle(
     };
     let out = session.handle(msg, now_ts(), &mut dir);
     Ok((session, out))
+}
+
+/// The answer to a bind refused by the rate limits: `busy` (51), so clients retry later.
+fn busy(msg: &LdapMessage) -> idm_ldap::Output {
+    let mut out = idm_ldap::Output::default();
+    out.responses.push(LdapMessage {
+        message_id: msg.message_id,
+        op: ProtocolOp::BindResponse(idm_ldap::proto::BindResponse {
+            result: idm_ldap::LdapResult {
+                code: idm_ldap::ResultCode::Busy,
+                matched_dn: String::new(),
+                diagnostic_message: "too many attempts, try again later".into(),
+                referral: Vec::new(),
+            },
+            server_sasl_creds: None,
+        }),
+        controls: Vec::new(),
+    });
+    out
 }
 
 /// Binds are audited where they are decided (password and token paths); anonymous binds and
