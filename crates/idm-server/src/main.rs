@@ -197,6 +197,7 @@ fn restore(cfg: &Config, file: &Path) -> ExitCode {
     };
     let store_cfg = idm_store::StoreConfig {
         id_range: cfg.posix,
+        cache_bytes: cfg.store.cache_mib.saturating_mul(1024 * 1024),
     };
     match idm_store::restore_file(&cfg.db_path(), &mut f, store_cfg) {
         Ok(info) => {

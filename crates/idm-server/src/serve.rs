@@ -59,6 +59,7 @@ pub fn ensure_data_dir(cfg: &Config) -> Result<(), ServeError> {
 pub fn open_store(cfg: &Config) -> Result<Store, ServeError> {
     let store_cfg = StoreConfig {
         id_range: cfg.posix,
+        cache_bytes: cfg.store.cache_mib.saturating_mul(1024 * 1024),
     };
     match Store::open(&cfg.db_path(), store_cfg) {
         Ok(s) => Ok(s),

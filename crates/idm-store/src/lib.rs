@@ -43,9 +43,21 @@ pub use write::{Applied, DEFAULT_SHELL, HOME_BASE};
 
 use crate::tables::*;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub id_range: IdRange,
+    /// redb's page cache. Its default (1 GiB) lets the resident size grow with every page
+    /// ever read; a small cache keeps memory flat at a small cost per cold read.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            id_range: IdRange::default(),
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 pub struct Store {
@@ -63,7 +75,9 @@ impl Store {
     /// Opens (or creates) the store at `path`, creating tables and migrating old records.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store> {
         config.id_range.validate()?;
-        let db = Database::create(path)?;
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(path)?;
         let s = Store {
             db,
             config,
@@ -313,6 +327,13 @@ impl Store {
 
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         audit::query(&self.read()?, filter)
+    }
+
+    /// A cheap liveness check of the database (for `/health/ready`).
+    pub fn ping(&self) -> Result<()> {
+        let txn = self.read()?;
+        txn.meta(META_SCHEMA)?;
+        Ok(())
     }
 
     pub fn counts(&self) -> Result<Counts> {

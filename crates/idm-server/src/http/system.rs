@@ -76,7 +76,7 @@ pub async fn live() -> &'static str {
 pub async fn ready(State(st): State<AppState>) -> Result<&'static str, AppError> {
     let store = st.store.clone();
     blocking(move || {
-        store.counts()?;
+        store.ping()?;
         Ok(())
     })
     .await?;
