@@ -34,7 +34,9 @@ impl LdapState {
         let base = app.config.ldap_base_dn();
         Dn::parse(&base)
             .map_err(|e| AppError::BadRequest(format!("ldap base DN {base:?}: {e}")))?;
-        let view = LdapView::build(&app.store, &base)?;
+        // Built on the first LDAP request, not here: rendering a large directory takes seconds
+        // and memory that a server not (yet) asked over LDAP should not pay at start-up.
+        let view = LdapView::unbuilt(&base);
         Ok(LdapState {
             app,
             base,

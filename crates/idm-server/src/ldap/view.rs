@@ -140,6 +140,20 @@ impl LdapView {
         Ok(v)
     }
 
+    /// A placeholder whose generation never matches the store's, so the first request builds
+    /// the real view.
+    pub fn unbuilt(base: &str) -> LdapView {
+        LdapView {
+            generation: u64::MAX,
+            base: base.to_owned(),
+            entries: HashMap::new(),
+            by_dn: HashMap::new(),
+            index: HashMap::new(),
+            readers: HashSet::new(),
+            accounts: HashMap::new(),
+        }
+    }
+
     fn containers(&mut self) {
         let first_dc = self
             .base
