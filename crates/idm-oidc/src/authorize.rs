@@ -197,7 +197,10 @@ impl ErrorRedirect {
 #[derive(Debug, Clone)]
 #[must_use]
 pub enum NextStep {
-    /// Show the login page (no session, `prompt=login`, or `max_age` exceeded).
+    /// Show the login page (no session, `prompt=login`, or `max_age` exceeded). After the
+    /// login, call [`Provider::next_step`] again with the new session and the request's
+    /// `prompt.login` cleared: the login just performed satisfies it (times are whole seconds,
+    /// so a session from the same second as the request is otherwise treated as stale).
     Login,
     /// Show the consent page for `ask`; on approval call [`Provider::issue_code`] with
     /// `scopes` and store [`RememberedConsent::after_approval`].
@@ -383,7 +386,10 @@ impl Provider {
         let Some((authn, user)) = session else {
             return login_or_fail();
         };
-        let stale_for_prompt = request.prompt.login && authn.auth_time < request.received_at;
+        // A login in the same second as the request cannot be told apart from one just before
+        // it, so it does not count: the server clears `prompt.login` once its own login page has
+        // run (see [`NextStep::Login`]).
+        let stale_for_prompt = request.prompt.login && authn.auth_time <= request.received_at;
         let stale_for_max_age = request.max_age.is_some_and(|m| now - authn.auth_time > m);
         if authn.subject != user.subject || stale_for_prompt || stale_for_max_age {
             return login_or_fail();
@@ -1111,6 +1117,21 @@ pub(crate) mod tests {
         assert!(matches!(
             p.next_step(&req, &c1, Some((&a, &u)), None, 1000),
             NextStep::Login
+        ));
+        // One from the same second as the request is not known to be after it.
+        let same_second = Authentication {
+            auth_time: req.received_at,
+            ..a.clone()
+        };
+        assert!(matches!(
+            p.next_step(&req, &c1, Some((&same_second, &u)), None, 1000),
+            NextStep::Login
+        ));
+        let mut after_login_page = req.clone();
+        after_login_page.prompt.login = false;
+        assert!(matches!(
+            p.next_step(&after_login_page, &c1, Some((&same_second, &u)), None, 1000),
+            NextStep::Issue { .. }
         ));
         let fresh = Authentication {
             auth_time: 1001,

@@ -279,16 +279,20 @@ pub(crate) fn authenticate(
         assertion,
     };
     match (&client.auth_method, creds) {
+        // A client with a secret may send it either way (as Keycloak and most providers
+        // allow): the secret is the credential, the transport is the client library's choice.
         (
-            ClientAuthMethod::ClientSecretBasic { secret_digest },
-            ClientCredentials::Basic { secret, .. },
-        )
-        | (
-            ClientAuthMethod::ClientSecretPost { secret_digest },
-            ClientCredentials::Post { secret, .. },
+            ClientAuthMethod::ClientSecretBasic { secret_digest }
+            | ClientAuthMethod::ClientSecretPost { secret_digest },
+            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
         ) => {
             if secret_digest.matches(secret) {
-                Ok(ok(client.auth_method.as_str(), None))
+                let method = if creds.used_basic() {
+                    "client_secret_basic"
+                } else {
+                    "client_secret_post"
+                };
+                Ok(ok(method, None))
             } else {
                 Err(fail)
             }
@@ -518,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn secret_methods_must_match_registration() {
+    fn a_secret_works_in_either_transport_and_only_the_right_one() {
         let secret = ClientSecret::generate([1; 32]);
         let client =
             ClientRegistration::confidential("c", secret.digest(), vec!["https://a/cb".to_owned()]);
@@ -532,10 +536,8 @@ mod tests {
             client_id: "c".to_owned(),
             secret: secret.clone(),
         };
-        assert_eq!(
-            authenticate(&post, &client, &policy(), 0),
-            Err(OidcError::ClientAuthentication { basic: false })
-        );
+        let p = authenticate(&post, &client, &policy(), 0).unwrap();
+        assert_eq!(p.method, "client_secret_post");
         let wrong = ClientCredentials::Basic {
             client_id: "c".to_owned(),
             secret: ClientSecret::generate([2; 32]),

@@ -189,6 +189,9 @@ pub enum Rejection {
     Revoked,
     /// No token was presented at all (RFC 6750 §3.1: the challenge then carries no error).
     NoToken,
+    /// A `jti` (of a DPoP proof or a client assertion) was already used: the server's replay
+    /// cache said so.
+    Replayed,
 }
 
 impl Rejection {
@@ -225,6 +228,7 @@ impl Rejection {
             Self::ProofRequired => "DPoP proof required",
             Self::Revoked => "revoked",
             Self::NoToken => "no token",
+            Self::Replayed => "replayed",
         }
     }
 }

@@ -24,21 +24,33 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(l)
 }
 
-pub async fn serve(listener: UnixListener, store: Arc<Store>, cfg: Arc<Config>) {
+/// Serves the admin socket. `keys_changed` is notified after a key rotation so that the running
+/// server reloads its signing keys at once.
+pub async fn serve(
+    listener: UnixListener,
+    store: Arc<Store>,
+    cfg: Arc<Config>,
+    keys_changed: Arc<tokio::sync::Notify>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (store, cfg) = (store.clone(), cfg.clone());
+        let (store, cfg, keys) = (store.clone(), cfg.clone(), keys_changed.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, store, cfg).await {
+            if let Err(e) = connection(stream, store, cfg, keys).await {
                 tracing::warn!(error = %e, "admin socket connection failed");
             }
         });
     }
 }
 
-async fn connection(mut s: UnixStream, store: Arc<Store>, cfg: Arc<Config>) -> std::io::Result<()> {
+async fn connection(
+    mut s: UnixStream,
+    store: Arc<Store>,
+    cfg: Arc<Config>,
+    keys_changed: Arc<tokio::sync::Notify>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     (&mut s).take(MAX_REQUEST).read_to_end(&mut buf).await?;
     let resp = match serde_json::from_slice::<AdminRequest>(&buf) {
@@ -68,9 +80,19 @@ async fn connection(mut s: UnixStream, store: Arc<Store>, cfg: Arc<Config>) -> s
             error: format!("bad request: {e}"),
         },
     };
+    if matches!(&resp, AdminResponse { ok: true, .. }) && rotation_of(&buf) {
+        keys_changed.notify_one();
+    }
     let out = serde_json::to_vec(&resp).map_err(std::io::Error::other)?;
     s.write_all(&out).await?;
     s.shutdown().await
+}
+
+fn rotation_of(request: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<AdminRequest>(request),
+        Ok(AdminRequest::RotateKeys)
+    )
 }
 
 /// Sends one request to a running server; `Ok(None)` when no server answers on the socket.

@@ -1,7 +1,8 @@
 //! Server configuration: embedded defaults, an optional TOML file, and environment overrides
-//! (`IDM_DATA`, `IDM_ORIGIN`, `IDM_HTTPS_BIND`, `IDM_LOG_FORMAT`), in that order of precedence.
+//! (`IDM_DATA`, `IDM_ORIGIN`, `IDM_HTTPS_BIND`, `IDM_HTTP_BIND`, `IDM_LOG_FORMAT`, …), in that
+//! order of precedence.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use idm_mfa::{HashParams, LockoutPolicy, PasswordPolicy};
@@ -22,6 +23,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub posix: IdRange,
     pub store: StoreSettings,
+    /// The OAuth2 / OpenID Connect provider.
+    pub oidc: OidcConfig,
     /// Lifetime of an admin API session from `/v1/auth`.
     pub session_ttl_secs: i64,
     /// `text` or `json`.
@@ -47,6 +50,40 @@ pub struct HttpsConfig {
     pub max_connections: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// A plain-HTTP listener for a TLS-terminating reverse proxy (`IDM_HTTP_BIND`; off by
+    /// default). It answers only requests from `trusted_proxies` that say
+    /// `X-Forwarded-Proto: https` (or `Forwarded: proto=https`); everything else but `/health/*`
+    /// gets 403. The issuer stays `origin`.
+    pub plain_http_bind: Option<SocketAddr>,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` / `Forwarded` headers are believed,
+    /// on either listener. The client address for rate limits and audit comes from them.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The OAuth2 / OpenID Connect provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `tenant` claim of every token; the origin's host name when unset.
+    pub tenant: Option<String>,
+    /// A single sign-on session unused this long ends.
+    pub sso_idle_secs: i64,
+    /// A single sign-on session ends this long after the login, used or not.
+    pub sso_max_secs: i64,
+    /// After `idm-server rotate-keys`, how long the next signing keys are published in the
+    /// JWKS before they sign (relying parties cache the JWKS; the server says `max-age=300`).
+    pub key_publish_secs: i64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            tenant: None,
+            sso_idle_secs: 3600,
+            sso_max_secs: 36_000,
+            key_publish_secs: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +167,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             posix: IdRange::default(),
             store: StoreSettings::default(),
+            oidc: OidcConfig::default(),
             session_ttl_secs: 3600,
             log_format: LogFormat::Text,
         }
@@ -144,6 +182,8 @@ impl Default for HttpsConfig {
             key: None,
             max_connections: 4096,
             max_body_bytes: 1024 * 1024,
+            plain_http_bind: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -208,6 +248,9 @@ impl Config {
                 message: format!("{e} (expected ADDRESS:PORT)"),
             })?;
         }
+        if let Some(v) = get("IDM_HTTP_BIND") {
+            self.https.plain_http_bind = parse_optional_addr("IDM_HTTP_BIND", &v)?;
+        }
         if let Some(v) = get("IDM_LDAPS_BIND") {
             self.ldap.ldaps_bind = parse_optional_addr("IDM_LDAPS_BIND", &v)?;
         }
@@ -266,6 +309,27 @@ impl Config {
                 "ldap.base_dn {b:?} is not a DN"
             )));
         }
+        let o = &self.oidc;
+        if o.sso_idle_secs < 60 || o.sso_max_secs < o.sso_idle_secs || o.sso_max_secs > 90 * 86_400
+        {
+            return Err(ConfigError::Invalid(
+                "oidc.sso_idle_secs must be at least 60 and at most oidc.sso_max_secs (at most 90 days)"
+                    .into(),
+            ));
+        }
+        if !(0..=7 * 86_400).contains(&o.key_publish_secs) {
+            return Err(ConfigError::Invalid(
+                "oidc.key_publish_secs must be between 0 and 604800".into(),
+            ));
+        }
+        if o.tenant
+            .as_ref()
+            .is_some_and(|t| t.is_empty() || t.len() > 255)
+        {
+            return Err(ConfigError::Invalid(
+                "oidc.tenant must be 1-255 characters".into(),
+            ));
+        }
         if self.rate_limit.ip_burst == 0 || self.rate_limit.account_burst == 0 {
             return Err(ConfigError::Invalid(
                 "rate_limit bursts must be at least 1".into(),
@@ -281,6 +345,20 @@ impl Config {
             .nth(1)
             .and_then(|r| r.split(['/', ':']).next())
             .filter(|h| !h.is_empty())
+    }
+
+    /// The OIDC issuer: the origin without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.origin.trim_end_matches('/')
+    }
+
+    /// The `tenant` claim: configured, or the origin's host name.
+    pub fn tenant(&self) -> &str {
+        self.oidc
+            .tenant
+            .as_deref()
+            .or_else(|| self.origin_host())
+            .unwrap_or("localhost")
     }
 
     /// The LDAP suffix: configured, or one `dc=` per label of the origin's host name.

@@ -45,6 +45,9 @@ enum Cmd {
     },
     /// Upsert the entries of a canonical JSON document (FILE, or - for stdin).
     Import { file: PathBuf },
+    /// Publish new OIDC signing keys; they sign after `oidc.key_publish_secs`, and the old keys
+    /// stay published until the longest token lifetime has passed.
+    RotateKeys,
 }
 
 fn main() -> ExitCode {
@@ -128,6 +131,29 @@ fn main() -> ExitCode {
         }
         Cmd::Export { secrets } => admin_op(&cfg, AdminRequest::Export { secrets }, |v| {
             println!("{}", v.as_str().unwrap_or_default());
+        }),
+        Cmd::RotateKeys => admin_op(&cfg, AdminRequest::RotateKeys, |v| {
+            for k in v["keys"].as_array().cloned().unwrap_or_default() {
+                let at = k["activate_at"]
+                    .as_i64()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                println!(
+                    "{} key {} {} signing from {at}",
+                    k["alg"].as_str().unwrap_or_default(),
+                    k["kid"].as_str().unwrap_or_default(),
+                    if k["created"].as_bool().unwrap_or(false) {
+                        "published,"
+                    } else {
+                        "already published,"
+                    },
+                );
+            }
+            println!(
+                "old keys stay published for {} s after the switch",
+                v["retired_keys_published_for_secs"]
+            );
         }),
         Cmd::Import { file } => {
             let mut json = String::new();

@@ -24,11 +24,21 @@ use crate::rng;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
-    RecoverAccount { name: String },
-    Backup { path: String },
+    RecoverAccount {
+        name: String,
+    },
+    Backup {
+        path: String,
+    },
     Verify,
-    Export { secrets: bool },
-    Import { json: String },
+    Export {
+        secrets: bool,
+    },
+    Import {
+        json: String,
+    },
+    /// Publishes the next OIDC signing keys (see `oidc::keys`).
+    RotateKeys,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,6 +81,45 @@ pub fn handle(
         AdminRequest::Export { secrets } => Ok(serde_json::Value::String(export(store, secrets)?)),
         AdminRequest::Import { json } => {
             Ok(serde_json::json!({ "audit_seq": import(store, json.as_bytes())? }))
+        }
+        AdminRequest::RotateKeys => {
+            let now = Utc::now();
+            let retire_after = crate::oidc::keys::retire_after(store)?;
+            let keys = crate::oidc::keys::rotate_keys(
+                store,
+                now,
+                cfg.oidc.key_publish_secs,
+                retire_after,
+            )?;
+            store.record(
+                idm_model::audit::AuditEvent {
+                    at: now,
+                    actor: Actor::system("rotate-keys"),
+                    action: "oauth2.rotate_keys".into(),
+                    target: None,
+                    outcome: idm_model::audit::Outcome::Success,
+                    summary: keys
+                        .iter()
+                        .map(|k| {
+                            format!(
+                                "{} {} signs from {}{}",
+                                k.alg,
+                                k.kid,
+                                k.activate_at,
+                                if k.created { "" } else { " (already waiting)" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    source: None,
+                },
+                None,
+            )?;
+            serde_json::to_value(serde_json::json!({
+                "keys": keys,
+                "retired_keys_published_for_secs": retire_after,
+            }))
+            .map_err(|e| AppError::Internal(e.to_string()))
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error("LDAP directory: {0}")]
     Ldap(String),
+    #[error("OpenID Connect provider: {0}")]
+    Oidc(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -76,7 +78,11 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     store.ensure_builtins(Utc::now())?;
     let tls = tls::server_config(&cfg)?;
     let cfg = Arc::new(cfg);
-    let state = AppState::new(store.clone(), cfg.clone());
+    let (s2, c2) = (store.clone(), cfg.clone());
+    let state = tokio::task::spawn_blocking(move || AppState::new(s2, c2))
+        .await
+        .map_err(|e| ServeError::Oidc(e.to_string()))?
+        .map_err(|e| ServeError::Oidc(e.to_string()))?;
 
     let listener = TcpListener::bind(cfg.https.bind)
         .await
@@ -92,12 +98,40 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         path: cfg.socket_path().display().to_string(),
         source,
     })?;
-    tokio::spawn(admin::serve(sock, store.clone(), cfg.clone()));
+    let keys_changed = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(admin::serve(
+        sock,
+        store.clone(),
+        cfg.clone(),
+        keys_changed.clone(),
+    ));
     tokio::spawn(sweep_sessions(store.clone()));
+    tokio::spawn(check_keys(state.clone(), keys_changed));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(tls);
     let mut ldap_lines = Vec::new();
+    if let Some(addr) = cfg.https.plain_http_bind {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let local = l.local_addr().map_err(|source| ServeError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        ldap_lines.push(format!(
+            "idm-server plain http on http://{local} for trusted proxies"
+        ));
+        tokio::spawn(serve_plain_http(
+            l,
+            http::app(state.clone()),
+            cfg.https.max_connections,
+            stop_rx.clone(),
+        ));
+    }
     if cfg.ldap.ldaps_bind.is_some() || cfg.ldap.starttls_bind.is_some() {
         let st = state.clone();
         let ldap = tokio::task::spawn_blocking(move || LdapState::new(st))
@@ -229,16 +263,104 @@ async fn serve_https(
     .await;
 }
 
+/// Removes expired admin sessions and expired OIDC records (codes, SSO sessions, login flows,
+/// refresh families, replay caches, retired keys, ...) every five minutes.
 async fn sweep_sessions(store: Arc<Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
         let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.sweep_sessions(Utc::now())).await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(expired = n, "swept sessions"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "session sweep failed"),
+        let swept = tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            Ok::<_, StoreError>((s.sweep_sessions(now)?, s.sweep_ephemeral(now)?))
+        })
+        .await;
+        match swept {
+            Ok(Ok((sessions, ephemeral))) if sessions + ephemeral > 0 => {
+                tracing::info!(sessions, ephemeral, "swept expired records")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
             _ => {}
         }
+    }
+}
+
+/// Each minute, and at once after `rotate-keys` on the admin socket: carries out due signing-key
+/// transitions (a next key starts signing, a retired
+/// one is dropped) and reloads the key set when the stored keys changed (a rotation through the
+/// admin socket, another node); makes RSA keys that clients now ask for.
+async fn check_keys(st: AppState, changed: Arc<tokio::sync::Notify>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = changed.notified() => {}
+        }
+        let st2 = st.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            st2.oidc.refresh_keys(&st2.store, Utc::now())?;
+            for c in st2.store.oauth2_clients()? {
+                let alg = match c.signing_alg {
+                    idm_model::oauth2::SigningAlg::ES256 => continue,
+                    idm_model::oauth2::SigningAlg::RS256 => idm_oidc::JwsAlg::RS256,
+                    idm_model::oauth2::SigningAlg::PS256 => idm_oidc::JwsAlg::PS256,
+                };
+                st2.oidc.ensure_alg(&st2.store, alg)?;
+            }
+            Ok::<_, crate::error::AppError>(())
+        })
+        .await;
+        match r {
+            Ok(Err(e)) => tracing::warn!(error = %e, "signing key check failed"),
+            Err(e) => tracing::warn!(error = %e, "signing key check failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// The plain-HTTP listener for a TLS-terminating reverse proxy: the same routes; requests are
+/// marked so that `http::forwarded` refuses what did not come through a trusted proxy.
+async fn serve_plain_http(
+    listener: TcpListener,
+    app: axum::Router,
+    max_connections: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                req.extensions_mut().insert(http::forwarded::PlainHttp);
+                req
+            });
+            let svc = hyper_util::service::TowerToHyperService::new(svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(tcp), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
     }
 }
 

@@ -7,6 +7,8 @@ use idm_store::Store;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::error::AppError;
+use crate::oidc::OidcState;
 use crate::ratelimit::RateLimiter;
 
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct AppState {
     /// One password decision at a time per account name, so parallel guesses cannot all read
     /// the same failure count before any of them records a failure.
     pub account_locks: Arc<AccountLocks>,
+    /// The OAuth2 / OpenID Connect provider and its signing keys.
+    pub oidc: Arc<OidcState>,
     pub started: Instant,
 }
 
@@ -68,10 +72,13 @@ impl Drop for AccountGuard {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, config: Arc<Config>) -> AppState {
+    /// The shared state; loads (on first start: makes) the OIDC signing keys. Blocking.
+    pub fn new(store: Arc<Store>, config: Arc<Config>) -> Result<AppState, AppError> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let rl = &config.rate_limit;
-        AppState {
+        let oidc = Arc::new(OidcState::new(&store, &config)?);
+        Ok(AppState {
+            oidc,
             ip_limiter: Arc::new(RateLimiter::new(rl.ip_burst, rl.ip_refill_secs)),
             account_limiter: Arc::new(RateLimiter::new(rl.account_burst, rl.account_refill_secs)),
             account_locks: Arc::new(AccountLocks::default()),
@@ -79,6 +86,6 @@ impl AppState {
             hashers: Arc::new(Semaphore::new(workers)),
             started: Instant::now(),
             config,
-        }
+        })
     }
 }

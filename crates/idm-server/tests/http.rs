@@ -25,7 +25,7 @@ fn state() -> AppState {
         p_cost: 1,
     };
     cfg.https.max_body_bytes = 4096;
-    AppState::new(Arc::new(store), Arc::new(cfg))
+    AppState::new(Arc::new(store), Arc::new(cfg)).unwrap()
 }
 
 async fn call(
@@ -209,7 +209,7 @@ async fn login_rehashes_when_parameters_change() {
     // Same store, stronger parameters: the next successful login stores a new hash.
     let mut cfg = (*st.config).clone();
     cfg.password.hash.m_cost_kib = 2048;
-    let st2 = AppState::new(st.store.clone(), Arc::new(cfg));
+    let st2 = AppState::new(st.store.clone(), Arc::new(cfg)).unwrap();
     let login = r#"{"name":"alice","password":"ochre-violin-47-tundra"}"#;
     let (s, v) = call(&st2, "POST", "/v1/auth", None, Some(login)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -237,4 +237,146 @@ async fn login_rehashes_when_parameters_change() {
     assert_eq!(audit[0].event.action, "auth.password");
     assert_eq!(audit[0].event.outcome, idm_model::audit::Outcome::Failure);
     assert!(audit.iter().any(|e| e.event.summary.contains("rehash")));
+}
+
+/// The plain-HTTP listener's rule, in process: only a trusted proxy forwarding an HTTPS request
+/// gets through (health checks always do); a spoofed `X-Forwarded-*` from anyone else is ignored.
+#[tokio::test]
+async fn plain_http_listener_serves_only_trusted_proxies() {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use idm_server::http::forwarded::PlainHttp;
+
+    let mut cfg = (*state().config).clone();
+    cfg.https.trusted_proxies = vec!["10.0.0.1".parse().unwrap()];
+    let st = AppState::new(state().store.clone(), Arc::new(cfg)).unwrap();
+    let send = |peer: &str, path: &str, proto: Option<&str>| {
+        let mut b = Request::builder().uri(path);
+        if let Some(p) = proto {
+            b = b.header("x-forwarded-proto", p);
+        }
+        let mut req = b.body(Body::empty()).unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(PlainHttp);
+        app(st.clone()).oneshot(req)
+    };
+    let discovery = "/.well-known/openid-configuration";
+    let ok = send("10.0.0.1:5000", discovery, Some("https"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let untrusted = send("192.0.2.9:5000", discovery, Some("https"))
+        .await
+        .unwrap();
+    assert_eq!(untrusted.status(), StatusCode::FORBIDDEN);
+    let plain = send("10.0.0.1:5000", discovery, Some("http"))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::FORBIDDEN);
+    let none = send("10.0.0.1:5000", discovery, None).await.unwrap();
+    assert_eq!(none.status(), StatusCode::FORBIDDEN);
+    let health = send("192.0.2.9:5000", "/health/live", None).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+/// Discovery and JWKS in process: the issuer is the origin, endpoints live under `/oauth2/`, the
+/// JWKS holds one public ES256 key and no private member, and is cacheable.
+#[tokio::test]
+async fn discovery_and_jwks_in_process() {
+    let st = state();
+    let (s, d) = call(&st, "GET", "/.well-known/openid-configuration", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["issuer"], "https://localhost:8443");
+    assert_eq!(d["jwks_uri"], "https://localhost:8443/oauth2/jwks");
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    let req = Request::builder()
+        .uri("/oauth2/jwks")
+        .body(Body::empty())
+        .unwrap();
+    let res = app(st.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "public, max-age=300");
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let jwks: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert!(keys[0].get("d").is_none(), "no private key material");
+    // The same key after a restart (kept in the store).
+    let again = AppState::new(st.store.clone(), st.config.clone()).unwrap();
+    assert_eq!(
+        again.oidc.keys().jwks().keys[0].kid,
+        st.oidc.keys().jwks().keys[0].kid
+    );
+}
+
+/// The one mapping from a stored client to the protocol crate's registration: scope maps by the
+/// group's current name, allowed scopes their union, the secret digest as `client_secret_basic`,
+/// a registered JWKS as `private_key_jwt`, `client_credentials` only with a service account.
+#[tokio::test]
+async fn client_registration_mapping() {
+    use idm_oidc::{ClientAuthMethod, RefreshPolicy};
+    let st = state();
+    let t = admin_token(&st).await;
+    let j = |v: serde_json::Value| v.to_string();
+    let (s, _) = call(
+        &st,
+        "POST",
+        "/v1/group",
+        Some(&t),
+        Some(&j(serde_json::json!({"name": "staff"}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let create = serde_json::json!({"name": "wiki", "display_name": "Wiki", "origin": "https://wiki.example.com"});
+    let (s, v) = call(&st, "POST", "/v1/oauth2", Some(&t), Some(&j(create))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let patch = serde_json::json!({"add_redirect_uris": ["https://wiki.example.com/cb"], "require_offline_access": true});
+    let (s, v) = call(&st, "PATCH", "/v1/oauth2/wiki", Some(&t), Some(&j(patch))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let map = serde_json::json!({"scopes": ["openid", "email", "offline_access"]});
+    let (s, v) = call(
+        &st,
+        "PUT",
+        "/v1/oauth2/wiki/scope_map/staff",
+        Some(&t),
+        Some(&j(map)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let c = st.store.oauth2_client("wiki").unwrap().unwrap();
+    let reg = idm_server::oidc::registration(&st.store, &c).unwrap();
+    assert_eq!(reg.client_id, "wiki");
+    assert_eq!(
+        reg.allowed_scopes.to_scope_string(),
+        "email offline_access openid"
+    );
+    assert!(reg.scope_map.entries.contains_key("staff"));
+    assert!(matches!(
+        reg.auth_method,
+        ClientAuthMethod::ClientSecretBasic { .. }
+    ));
+    assert_eq!(reg.refresh, RefreshPolicy::RequireOfflineAccess);
+    assert!(!reg.allow_client_credentials);
+
+    // A registered JWKS switches the client to private_key_jwt.
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+        "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+        "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}]});
+    let patch = serde_json::json!({"jwks": jwks.to_string()});
+    let (s, v) = call(&st, "PATCH", "/v1/oauth2/wiki", Some(&t), Some(&j(patch))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c = st.store.oauth2_client("wiki").unwrap().unwrap();
+    let reg = idm_server::oidc::registration(&st.store, &c).unwrap();
+    assert!(matches!(
+        reg.auth_method,
+        ClientAuthMethod::PrivateKeyJwt { .. }
+    ));
 }

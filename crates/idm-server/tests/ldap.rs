@@ -1530,6 +1530,7 @@ fn proxy_protocol_from_a_trusted_peer_sets_the_source() {
     let w = world(Opts {
         starttls: true,
         extra_toml: "[ldap]\nproxy_protocol_from = [\"127.0.0.1\"]\n".into(),
+        ..Opts::default()
     });
     let port = w.srv.ldap_port.expect("StartTLS listener");
 

@@ -82,13 +82,17 @@ pub fn bearer(parts: &Parts) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-/// The peer address of the connection (absent in in-process tests).
+/// The client's address: as a trusted reverse proxy reported it (see `http::forwarded`), else
+/// the peer address of the connection (absent in in-process tests).
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(f) = parts.extensions.get::<super::forwarded::ForwardedFor>() {
+            return Ok(ClientIp(Some(f.0)));
+        }
         Ok(ClientIp(
             parts
                 .extensions

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod extract;
+pub mod forwarded;
 mod group;
 pub mod oauth2;
 mod person;
@@ -25,6 +26,7 @@ use idm_model::{Entry, EntryKind, access};
 
 use crate::auth::{actor_of, blocking, is_privileged};
 use crate::error::AppError;
+use crate::oidc::{endpoints, flow};
 use crate::state::AppState;
 
 pub use extract::{ApiJson, Auth, ClientIp};
@@ -95,11 +97,43 @@ pub fn app(state: AppState) -> Router {
             "/v1/oauth2/{id}/claim_map/{claim}/{group}",
             put(oauth2::put_claim_map).delete(oauth2::delete_claim_map),
         )
+        // OAuth2 / OpenID Connect (see crate::oidc).
+        .route(
+            "/.well-known/openid-configuration",
+            get(endpoints::discovery),
+        )
+        .route(
+            "/oauth2/authorize",
+            get(flow::authorize_get).post(flow::authorize_post),
+        )
+        .route("/oauth2/par", post(endpoints::par))
+        .route("/oauth2/token", post(endpoints::token))
+        .route(
+            "/oauth2/userinfo",
+            get(endpoints::userinfo).post(endpoints::userinfo),
+        )
+        .route("/oauth2/jwks", get(endpoints::jwks))
+        .route("/oauth2/revoke", post(endpoints::revoke))
+        .route("/oauth2/introspect", post(endpoints::introspect))
+        .route(
+            "/oauth2/logout",
+            get(flow::logout_get).post(flow::logout_post),
+        )
+        .route("/ui/login", get(flow::login_get).post(flow::login_post))
+        .route("/ui/consent", post(flow::consent_post))
+        .route(
+            "/ui/logout",
+            get(flow::ui_logout_get).post(flow::ui_logout_post),
+        )
         .route("/health/live", get(system::live))
         .route("/health/ready", get(system::ready))
         .route("/status", get(system::status))
         .fallback(system::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            forwarded::forwarded,
+        ))
         .layer(middleware::from_fn(log_and_harden))
         .with_state(state)
 }
@@ -112,7 +146,10 @@ async fn log_and_harden(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Only the JWKS and discovery documents set their own (public, short) caching.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

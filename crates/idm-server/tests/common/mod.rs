@@ -44,6 +44,8 @@ pub struct Opts {
     pub extra_toml: String,
     /// Also serve the plain StartTLS-only LDAP listener.
     pub starttls: bool,
+    /// Also serve the plain-HTTP listener for reverse proxies (`IDM_HTTP_BIND`).
+    pub plain_http: bool,
 }
 
 /// A running server, killed on drop.
@@ -54,6 +56,8 @@ pub struct Server {
     pub ldaps_port: u16,
     /// The StartTLS listener, when asked for.
     pub ldap_port: Option<u16>,
+    /// The plain-HTTP listener for reverse proxies, when asked for.
+    pub http_port: Option<u16>,
     /// The suffix the server announced.
     pub base: String,
     agent: ureq::Agent,
@@ -77,13 +81,21 @@ impl Server {
                 "IDM_LDAP_STARTTLS_BIND",
                 if opts.starttls { "127.0.0.1:0" } else { "off" },
             )
+            .env(
+                "IDM_HTTP_BIND",
+                if opts.plain_http {
+                    "127.0.0.1:0"
+                } else {
+                    "off"
+                },
+            )
             .env("IDM_LOG", "info")
             .env("IDM_LOG_FORMAT", "text")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
         let mut child = cmd.spawn().expect("spawn idm-server");
-        let want = if opts.starttls { 3 } else { 2 };
+        let want = 2 + usize::from(opts.starttls) + usize::from(opts.plain_http);
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -128,6 +140,8 @@ impl Server {
         let ldaps_port = port_of("idm-server ldaps on ldaps://").expect("ldaps line");
         let ldap_port = port_of("idm-server ldap on ldap://");
         assert_eq!(ldap_port.is_some(), opts.starttls, "{lines:?}");
+        let http_port = port_of("idm-server plain http on http://");
+        assert_eq!(http_port.is_some(), opts.plain_http, "{lines:?}");
         let base = lines
             .iter()
             .find_map(|l| l.split_once(" base ").map(|(_, b)| b.trim().to_owned()))
@@ -141,6 +155,7 @@ impl Server {
             https_port,
             ldaps_port,
             ldap_port,
+            http_port,
             base,
             agent,
             admin_token: String::new(),
@@ -217,6 +232,11 @@ impl Server {
         (status, v)
     }
 
+    /// The admin's session token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
     /// As admin; asserts a 2xx answer.
     #[track_caller]
     pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -243,6 +263,12 @@ impl Drop for Server {
 }
 
 fn agent(ca: &Path) -> ureq::Agent {
+    agent_with(ca, true)
+}
+
+/// An HTTPS agent trusting only the test CA; `follow_redirects: false` returns 3xx answers as they
+/// are (a browser test reads `Location` itself).
+pub fn agent_with(ca: &Path, follow_redirects: bool) -> ureq::Agent {
     use ureq::tls::{PemItem, RootCerts, TlsConfig};
     let pem = std::fs::read(ca).expect("read the CA");
     let certs: Vec<_> = ureq::tls::parse_pem(&pem)
@@ -260,6 +286,8 @@ fn agent(ca: &Path) -> ureq::Agent {
             .tls_config(tls)
             .proxy(None)
             .http_status_as_error(false)
+            .max_redirects(if follow_redirects { 10 } else { 0 })
+            .max_redirects_will_error(follow_redirects)
             .timeout_global(Some(Duration::from_secs(30)))
             .build(),
     )

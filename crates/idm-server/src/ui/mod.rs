@@ -1,0 +1,61 @@
+//! Server-rendered pages (login, consent, errors, logout) and the headers every page gets.
+
+pub mod pages;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use maud::Markup;
+
+/// The pages' Content-Security-Policy: nothing but the inline stylesheet; no scripts, no frames.
+/// (No `form-action`: browsers apply it to the redirect after a form POST, and the login form's
+/// answer redirects to the application.)
+pub const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page with its status, security headers and any `Set-Cookie` values.
+pub fn page(status: StatusCode, markup: Markup, cookies: &[String]) -> Response {
+    let mut res = Response::new(Body::from(markup.into_string()));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    add_cookies(&mut res, cookies);
+    res
+}
+
+/// An error page (never a redirect).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    page(status, pages::error(title, message), &[])
+}
+
+/// Appends `Set-Cookie` headers.
+pub fn add_cookies(res: &mut Response, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// A 303 See Other to a path of ours.
+pub fn see_other(location: &str, cookies: &[String]) -> Response {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    add_cookies(&mut res, cookies);
+    res
+}
