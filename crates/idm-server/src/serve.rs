@@ -9,7 +9,7 @@ use axum::extract::ConnectInfo;
 use chrono::Utc;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use idm_store::{Store, StoreConfig, StoreError};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -203,13 +203,18 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn serve_https(
+/// Accepts connections until `stop`, at most `max_connections` at a time, and runs `handle`
+/// for each on its own task; then waits briefly for the ones in flight. Every listener (HTTPS,
+/// plain HTTP behind a proxy, LDAP) is this loop plus its own per-connection handler.
+pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: axum::Router,
     max_connections: usize,
     mut stop: watch::Receiver<bool>,
-) {
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
@@ -227,32 +232,12 @@ async fn serve_https(
             },
             _ = stop.changed() => break,
         };
+        // Responses go out in one write each; never wait for a delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let fut = handle(tcp, peer);
         tokio::spawn(async move {
             let _permit = permit;
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            });
-            let svc = hyper_util::service::TowerToHyperService::new(svc);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(tls), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            fut.await;
         });
     }
     // Let in-flight requests finish, briefly.
@@ -260,6 +245,49 @@ async fn serve_https(
         Duration::from_secs(5),
         slots.acquire_many(u32::try_from(max_connections).unwrap_or(u32::MAX)),
     )
+    .await;
+}
+
+/// Serves HTTP/1.1 on one connection (TLS or plain), marking requests with the peer address
+/// and, for the proxy listener, as plain HTTP.
+async fn serve_http1<IO>(io: IO, peer: SocketAddr, app: axum::Router, plain: bool)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        if plain {
+            req.extensions_mut().insert(http::forwarded::PlainHttp);
+        }
+        req
+    });
+    let svc = hyper_util::service::TowerToHyperService::new(svc);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    max_connections: usize,
+    stop: watch::Receiver<bool>,
+) {
+    accept_loop(listener, max_connections, stop, move |tcp, peer| {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        async move {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_http1(tls, peer, app, false).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => {}
+            }
+        }
+    })
     .await;
 }
 
@@ -324,44 +352,12 @@ async fn serve_plain_http(
     listener: TcpListener,
     app: axum::Router,
     max_connections: usize,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections));
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.changed() => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let app = app.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let svc = app.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req.extensions_mut().insert(http::forwarded::PlainHttp);
-                req
-            });
-            let svc = hyper_util::service::TowerToHyperService::new(svc);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(tcp), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
+    accept_loop(listener, max_connections, stop, move |tcp, peer| {
+        serve_http1(tcp, peer, app.clone(), true)
+    })
+    .await;
 }
 
 async fn shutdown_signal() {

@@ -12,7 +12,7 @@ use idm_ldap::{Action, Event, LdapMessage, ProtocolOp, Session, SessionConfig, d
 use idm_model::audit::{Actor, AuditEvent, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -57,35 +57,18 @@ pub async fn serve(
     mode: Mode,
     acceptor: TlsAcceptor,
     ldap: Arc<LdapState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let max = ldap.app.config.ldap.max_connections;
-    let slots = Arc::new(Semaphore::new(max));
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stop.changed() => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ldap accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => break,
-        };
-        let _ = tcp.set_nodelay(true);
+    crate::serve::accept_loop(listener, max, stop, move |tcp, peer| {
         let (ldap, acceptor) = (ldap.clone(), acceptor.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             if let Err(e) = connection(tcp, peer, mode, acceptor, ldap).await {
                 tracing::debug!(%peer, error = %e, "ldap connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn connection(
