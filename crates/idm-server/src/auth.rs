@@ -194,10 +194,15 @@ pub fn password_check(
     let cfg = &st.config;
     let params = cfg.password.hash;
     let now = Utc::now();
+    // Every argon2 call runs on the argon2 threads (see `hashpool`).
+    let dummy = |pw: &Password| {
+        let pw = pw.clone();
+        st.hash_pool.run(move || verify_dummy(&pw, &params))
+    };
     let person = match store.get_by_name(name)? {
         Some(Entry::Person(p)) => p,
         _ => {
-            verify_dummy(password, &params);
+            dummy(password)?;
             let why = format!("{via}: unknown account");
             audit_auth(store, now, name, None, Outcome::Failure, &why, src)?;
             return Err(AppError::InvalidCredentials);
@@ -209,16 +214,20 @@ pub fn password_check(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     if let LockoutDecision::Locked { until } = cfg.lockout.check(&lock_state, now) {
-        verify_dummy(password, &params);
+        dummy(password)?;
         let why = format!("{via}: refused, too many failures; locked until {until}");
         audit_auth(store, now, name, Some(uuid), Outcome::Denied, &why, src)?;
         return Err(AppError::InvalidCredentials);
     }
     let verified = match person.credentials.password.as_ref() {
-        Some(c) => verify_password(password, &c.phc, &params)
-            .map_err(|e| AppError::Internal(e.to_string()))?,
+        Some(c) => {
+            let (pw, phc) = (password.clone(), c.phc.clone());
+            st.hash_pool
+                .run(move || verify_password(&pw, &phc, &params))?
+                .map_err(|e| AppError::Internal(e.to_string()))?
+        }
         None => {
-            verify_dummy(password, &params);
+            dummy(password)?;
             idm_mfa::Verified {
                 ok: false,
                 needs_rehash: false,
@@ -252,7 +261,10 @@ pub fn password_check(
     let mut person = person;
     if verified.needs_rehash {
         let salt = rng::array::<16>()?;
-        let phc = hash_password(password, &salt, &params)
+        let pw = password.clone();
+        let phc = st
+            .hash_pool
+            .run(move || hash_password(&pw, &salt, &params))?
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let actor = Actor {
             uuid: Some(uuid),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod hashpool;
 pub mod http;
 pub mod ldap;
 pub mod oidc;

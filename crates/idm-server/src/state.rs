@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Bounds concurrent argon2 work so memory stays flat under a login storm.
     pub hashers: Arc<Semaphore>,
+    /// The threads every argon2 call runs on (see `hashpool`).
+    pub hash_pool: Arc<crate::hashpool::HashPool>,
     pub ip_limiter: Arc<RateLimiter<std::net::IpAddr>>,
     pub account_limiter: Arc<RateLimiter<String>>,
     /// One password decision at a time per account name, so parallel guesses cannot all read
@@ -84,6 +86,10 @@ impl AppState {
             account_locks: Arc::new(AccountLocks::default()),
             store,
             hashers: Arc::new(Semaphore::new(workers)),
+            hash_pool: Arc::new(
+                crate::hashpool::HashPool::new(workers)
+                    .map_err(|e| AppError::Internal(format!("argon2 threads: {e}")))?,
+            ),
             started: Instant::now(),
             config,
         })

@@ -155,11 +155,12 @@ pub async fn set_password(
         .acquire_owned()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    let pool = st.hash_pool.clone();
     let phc = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        hash_password(&password, &salt, &params)
+        pool.run(move || hash_password(&password, &salt, &params))
     })
-    .await?
+    .await??
     .map_err(|e| AppError::Internal(e.to_string()))?;
     let reason = if info.is_self {
         "self"
