@@ -44,11 +44,12 @@
 #            one more per client_credentials token) then with IDM_LOG=warn, each freshly
 #            started, all three endpoints: what the per-request log lines cost.
 #   rssafter idm freshly started, DUR of grants, then VmRSS and threads 0/10/20/30/60 s later.
+#   signbench  CPU per ES256 signature: p256 0.14 (idm), ring 0.17 (linked for TLS), Node/OpenSSL.
 #   summary  medians per server and endpoint, idm/node ratios taken within each round, the
 #            consecutive grant runs, RSS and start-up (markdown on stdout).
 #
 # Usage:   bash benches/oidc_load.sh                 (all steps)
-# Env:     STEPS="install build setup startup run logab rssafter summary"  ROUNDS=3  CONSEC=3  STARTS=5
+# Env:     STEPS="install build setup startup run logab rssafter signbench summary"  ROUNDS=3  CONSEC=3  STARTS=5
 #          DUR=15s WARMUP=5s CONNS=32 THREADS=2  SERVER_CPU=1 WRK_CPU=0  IDLE_SECS=5
 #          QUIET=1 (0: no waiting/repeats)  MAX_WAIT=600  ATTEMPTS=3  LOGAB_ROUNDS=2  NODE_HTTP=1  W=/tmp/oidc-load
 #          IDM_PORT=18444 NODE_PORT=3443 NODE_HTTP_PORT=3000  KEEP_UP=0 (1: leave servers up)
@@ -63,7 +64,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=${T:-/work/shared/tools}
 OB=$T/oidcbench
 W=${W:-/tmp/oidc-load}
-STEPS=${STEPS:-install build setup startup run logab rssafter summary}
+STEPS=${STEPS:-install build setup startup run logab rssafter signbench summary}
 ROUNDS=${ROUNDS:-3}
 CONSEC=${CONSEC:-3}
 STARTS=${STARTS:-5}
@@ -371,7 +372,71 @@ if has_step rssafter; then
     stop_server idm
 fi
 
-# ------------------------------------------------------------------ 8. summary
+# ------------------------------------------------------------------ 8. ES256 signing cost
+# One P-256 signature over a 456-byte input, thread CPU time, median of 7 batches of 2000, pinned
+# to SERVER_CPU: p256 0.14 (what idm-oidc signs with), ring 0.17 (already linked into idm-server
+# as rustls' crypto provider) and Node 22's crypto.sign (OpenSSL; what oidc-provider uses via
+# jose). A throwaway cargo project in $W/sigbench, built --offline from the local registry.
+if has_step signbench; then
+    SB=$W/sigbench; mkdir -p "$SB/src"
+    cat >"$SB/Cargo.toml" <<'TOML'
+[package]
+name = "sigbench"
+version = "0.1.0"
+edition = "2021"
+[dependencies]
+p256 = { version = "=0.14.0", features = ["ecdsa"] }
+ring = "=0.17.14"
+libc = "0.2"
+TOML
+    cat >"$SB/src/main.rs" <<'RS'
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+fn cpu_ns() -> u128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+fn bench(name: &str, mut f: impl FnMut()) {
+    let n = 2000;
+    for _ in 0..200 { f(); }
+    let mut v: Vec<f64> = (0..7)
+        .map(|_| { let t = cpu_ns(); for _ in 0..n { f(); } (cpu_ns() - t) as f64 / n as f64 / 1000.0 })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("{name:28} median {:6.1} µs CPU per signature (batches {:.1}..{:.1})", v[3], v[0], v[6]);
+}
+fn main() {
+    let msg = vec![b'a'; 456];
+    let sk = SigningKey::from_slice(&[7u8; 32]).unwrap();
+    bench("p256 0.14 (RFC 6979)", || { let s: Signature = sk.sign(&msg); std::hint::black_box(s); });
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    bench("ring 0.17 (nistz256 asm)", || { let s = kp.sign(&rng, &msg).unwrap(); std::hint::black_box(s); });
+}
+RS
+    cat >"$SB/sign.mjs" <<'JS'
+import * as crypto from 'node:crypto';
+const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const msg = Buffer.alloc(456, 'a');
+const f = () => crypto.sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+for (let i = 0; i < 500; i++) f();
+const v = [];
+for (let b = 0; b < 7; b++) {
+  const t = process.cpuUsage(); for (let i = 0; i < 2000; i++) f();
+  const d = process.cpuUsage(t); v.push((d.user + d.system) / 2000);
+}
+v.sort((a, b) => a - b);
+console.log(`node ${process.version} crypto.sign ES256 median ${v[3].toFixed(1)} µs CPU per signature (batches ${v[0].toFixed(1)}..${v[6].toFixed(1)})`);
+JS
+    (cd "$SB" && cargo build --release --offline -q)
+    read -r idle waited < <(wait_quiet)
+    taskset -c "$SERVER_CPU" "$SB/target/release/sigbench" | tee -a "$RES/signbench-$STAMP.txt"
+    taskset -c "$SERVER_CPU" "$NODE" "$SB/sign.mjs" | tee -a "$RES/signbench-$STAMP.txt"
+fi
+
+# ------------------------------------------------------------------ 9. summary
 if has_step summary; then
     SUMMARY=${SUMMARY:-$RUNLOG}
     [[ -s $SUMMARY ]] && python3 - "$SUMMARY" <<'PY'
