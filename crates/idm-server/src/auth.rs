@@ -130,8 +130,11 @@ pub async fn password_login(
     Ok(LoginOk { token, expires_at })
 }
 
-/// Refuses an attempt beyond the per-address and per-account rate limits (429), before any
-/// work is queued for it.
+/// Refuses an attempt (429) from an address or for an account that has used up its failures,
+/// before any work is queued for it. Only failed attempts count ([`note_failure`]): an
+/// application that binds for many users from one address is not throttled by their
+/// successes, while a guesser is stopped after the burst. The argon2 cost of successful
+/// attempts is bounded by the argon2 pool instead.
 pub fn check_rate(
     st: &AppState,
     name: &str,
@@ -139,17 +142,35 @@ pub fn check_rate(
     via: &str,
 ) -> Result<(), AppError> {
     let now_i = std::time::Instant::now();
-    if let Some(ip) = source
-        && !st.ip_limiter.check(&ip, now_i)
-    {
-        tracing::warn!(%ip, via, "authentication rate limit hit (address)");
-        return Err(AppError::RateLimited);
+    if let Some(ip) = source {
+        check_address(st, ip, via)?;
     }
-    if !st.account_limiter.check(&name.to_ascii_lowercase(), now_i) {
+    if !st.account_limiter.allows(&name.to_ascii_lowercase(), now_i) {
         tracing::warn!(account = %name, via, "authentication rate limit hit (account)");
         return Err(AppError::RateLimited);
     }
     Ok(())
+}
+
+/// The per-address half of [`check_rate`], for secrets that cannot be guessed per account
+/// (API tokens): a service account used by many clients is never throttled by name.
+pub fn check_address(st: &AppState, ip: IpAddr, via: &str) -> Result<(), AppError> {
+    if !st.ip_limiter.allows(&ip, std::time::Instant::now()) {
+        tracing::warn!(%ip, via, "authentication rate limit hit (address)");
+        return Err(AppError::RateLimited);
+    }
+    Ok(())
+}
+
+/// Counts a failed attempt against the address and, when given, the account.
+pub fn note_failure(st: &AppState, name: Option<&str>, source: Option<IpAddr>) {
+    let now_i = std::time::Instant::now();
+    if let Some(ip) = source {
+        st.ip_limiter.check(&ip, now_i);
+    }
+    if let Some(name) = name {
+        st.account_limiter.check(&name.to_ascii_lowercase(), now_i);
+    }
 }
 
 /// Runs a password decision for `name`: one at a time per account (so concurrent guesses are
@@ -183,6 +204,20 @@ pub async fn serialized<T: Send + 'static>(
 /// after the same argon2 work; only someone who knows the password learns that an account is
 /// locked or expired.
 pub fn password_check(
+    st: &AppState,
+    name: &str,
+    password: &Password,
+    source: Option<IpAddr>,
+    via: &str,
+) -> Result<idm_model::Person, AppError> {
+    let decided = password_decision(st, name, password, source, via);
+    if matches!(decided, Err(AppError::InvalidCredentials)) {
+        note_failure(st, Some(name), source);
+    }
+    decided
+}
+
+fn password_decision(
     st: &AppState,
     name: &str,
     password: &Password,

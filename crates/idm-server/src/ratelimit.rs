@@ -31,6 +31,21 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Whether `key` has a token left, without taking it: attempts are checked with this
+    /// before any work, and only failures take a token ([`RateLimiter::check`]).
+    pub fn allows(&self, key: &K, now: Instant) -> bool {
+        let Ok(map) = self.buckets.lock() else {
+            return false;
+        };
+        match map.get(key) {
+            None => true,
+            Some((tokens, at)) => {
+                tokens + now.saturating_duration_since(*at).as_secs_f64() * self.refill_per_sec
+                    >= 1.0
+            }
+        }
+    }
+
     /// Takes one token for `key`; false when the bucket is empty.
     pub fn check(&self, key: &K, now: Instant) -> bool {
         let Ok(mut map) = self.buckets.lock() else {
@@ -75,5 +90,20 @@ mod tests {
         assert!(r.check(&"b", t));
         assert!(r.check(&"a", t + Duration::from_millis(1100)));
         assert!(!r.check(&"a", t + Duration::from_millis(1200)));
+    }
+
+    #[test]
+    fn allows_peeks_without_taking() {
+        let r = RateLimiter::new(2, 10.0);
+        let t = Instant::now();
+        for _ in 0..5 {
+            assert!(r.allows(&"a", t));
+        }
+        assert!(r.check(&"a", t));
+        assert!(r.allows(&"a", t));
+        assert!(r.check(&"a", t));
+        assert!(!r.allows(&"a", t));
+        assert!(r.allows(&"b", t));
+        assert!(r.allows(&"a", t + Duration::from_secs(11)));
     }
 }

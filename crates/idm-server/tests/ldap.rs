@@ -1716,3 +1716,63 @@ fn pipelined_requests_and_no_delayed_ack_stall() {
         "median {median:?} (mean {mean:?}): responses stall; all: {times:?}"
     );
 }
+
+/// Rate limits count failures, and API-token binds are limited per address only: one reader
+/// account shared by many clients binds far more often than the account and address bursts
+/// (here 3 and 5) allow; a person's successful binds are not counted either; wrong tokens and
+/// passwords from one address are refused with `busy` (51) once the address burst is spent,
+/// whatever the name.
+#[test]
+fn rate_limits_count_failures_and_never_throttle_token_binds() {
+    let w = world(Opts {
+        extra_toml: "[rate_limit]\nip_burst = 5\nip_refill_secs = 600\naccount_burst = 3\n\
+                     account_refill_secs = 600\n"
+            .into(),
+        ..Opts::default()
+    });
+    let mut c = tls_connect(&w.srv);
+    let mut id = 0;
+    let mut bind = |c: &mut Raw<_>, name: &str, pw: &str| {
+        id += 1;
+        c.send(&[bind_msg(id, name, pw)]);
+        result_code(&c.until_done(id)[0])
+    };
+    for _ in 0..40 {
+        assert_eq!(
+            bind(&mut c, &w.reader_dn, &w.reader_token),
+            ResultCode::Success
+        );
+    }
+    for _ in 0..10 {
+        assert_eq!(bind(&mut c, "alice", ALICE_PW), ResultCode::Success);
+    }
+    // Three failures for alice spend her account burst: even her right password is refused.
+    for _ in 0..3 {
+        assert_eq!(
+            bind(&mut c, "alice", "wrong password"),
+            ResultCode::InvalidCredentials
+        );
+    }
+    assert_eq!(bind(&mut c, "alice", ALICE_PW), ResultCode::Busy);
+    // The reader is unaffected by alice's account limit; two bad tokens spend the address
+    // burst (3 + 2 = 5 failures); from then on every bind from here is refused.
+    assert_eq!(
+        bind(&mut c, &w.reader_dn, &w.reader_token),
+        ResultCode::Success
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            bind(
+                &mut c,
+                "reader",
+                "idm_00000000000000000000000000000000_nope"
+            ),
+            ResultCode::InvalidCredentials
+        );
+    }
+    assert_eq!(
+        bind(&mut c, &w.reader_dn, &w.reader_token),
+        ResultCode::Busy
+    );
+    assert_eq!(bind(&mut c, "bob", BOB_PW), ResultCode::Busy);
+}

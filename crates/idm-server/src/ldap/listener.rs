@@ -216,9 +216,14 @@ async fn handle(
         let resolved = view.resolve_bind_name(&b.name);
         let is_token = matches!(resolved, Some((_, idm_model::EntryKind::ServiceAccount, _)));
         let account = resolved.map_or_else(|| b.name.clone(), |(_, _, n)| n);
-        if !b.name.is_empty()
-            && crate::auth::check_rate(&ldap.app, &account, Some(source), "ldap").is_err()
-        {
+        let limited = if b.name.is_empty() {
+            Ok(())
+        } else if is_token {
+            crate::auth::check_address(&ldap.app, source, "ldap")
+        } else {
+            crate::auth::check_rate(&ldap.app, &account, Some(source), "ldap")
+        };
+        if limited.is_err() {
             return Ok((session, busy(&msg)));
         }
         let l = ldap.clone();

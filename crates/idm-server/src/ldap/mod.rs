@@ -226,6 +226,9 @@ fn token_bind(
     }
     match outcome {
         Outcome::Success => Ok(()),
-        _ => Err(summary),
+        _ => {
+            crate::auth::note_failure(app, None, source);
+            Err(summary)
+        }
     }
 }

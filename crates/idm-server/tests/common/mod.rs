@@ -23,12 +23,14 @@ use tempfile::TempDir;
 
 pub const SERVER: &str = env!("CARGO_BIN_EXE_idm-server");
 
-/// Cheap argon2 (the debug-build server hashes in milliseconds), and rate limits and a soft
-/// lockout that tests making many binds (some with wrong passwords) from 127.0.0.1 never reach.
+/// Cheap argon2 (the debug-build server hashes in milliseconds) and a soft lockout that tests
+/// making many binds (some with wrong passwords) from 127.0.0.1 never reach.
 pub const TEST_CONFIG: &str = "[password.hash]\nm_cost_kib = 1024\nt_cost = 1\np_cost = 1\n\n\
-     [rate_limit]\nip_burst = 100000\nip_refill_secs = 0.001\naccount_burst = 100000\n\
-     account_refill_secs = 0.001\n\n\
      [lockout]\nmax_failures = 1000\n";
+
+/// Rate limits those tests never reach, unless a test brings its own `[rate_limit]` table.
+const TEST_RATE_LIMITS: &str = "[rate_limit]\nip_burst = 100000\nip_refill_secs = 0.001\n\
+     account_burst = 100000\naccount_refill_secs = 0.001\n";
 
 /// The public origin of test servers, hence the suffix `dc=idm,dc=example,dc=com`.
 pub const ORIGIN: &str = "https://idm.example.com";
@@ -68,8 +70,16 @@ impl Server {
     pub fn start(opts: Opts) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("idm.toml");
-        std::fs::write(&config, format!("{TEST_CONFIG}\n{}\n", opts.extra_toml))
-            .expect("write config");
+        let rate = if opts.extra_toml.contains("[rate_limit]") {
+            ""
+        } else {
+            TEST_RATE_LIMITS
+        };
+        std::fs::write(
+            &config,
+            format!("{TEST_CONFIG}\n{rate}\n{}\n", opts.extra_toml),
+        )
+        .expect("write config");
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let mut cmd = Command::new(SERVER);
         cmd.env("IDM_DATA", dir.path().join("data"))
