@@ -239,7 +239,7 @@ fn password_decision(
         _ => {
             dummy(password)?;
             let why = format!("{via}: unknown account");
-            audit_auth(store, now, name, None, Outcome::Failure, &why, src)?;
+            audit_auth(&st.audit, now, name, None, Outcome::Failure, &why, src)?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -251,7 +251,7 @@ fn password_decision(
     if let LockoutDecision::Locked { until } = cfg.lockout.check(&lock_state, now) {
         dummy(password)?;
         let why = format!("{via}: refused, too many failures; locked until {until}");
-        audit_auth(store, now, name, Some(uuid), Outcome::Denied, &why, src)?;
+        audit_auth(&st.audit, now, name, Some(uuid), Outcome::Denied, &why, src)?;
         return Err(AppError::InvalidCredentials);
     }
     let verified = match person.credentials.password.as_ref() {
@@ -285,12 +285,20 @@ fn password_decision(
         let state =
             serde_json::to_vec(&lock_state).map_err(|e| AppError::Internal(e.to_string()))?;
         let ev = auth_event(now, name, Some(uuid), Outcome::Failure, &summary, src);
-        store.record(ev, Some((uuid, Some(state))))?;
+        st.audit.record(ev, Some((uuid, Some(state))))?;
         return Err(AppError::InvalidCredentials);
     }
     if let Err(why) = Entry::Person(person.clone()).account_usable(now) {
         let summary = format!("{via}: refused, {why}");
-        audit_auth(store, now, name, Some(uuid), Outcome::Denied, &summary, src)?;
+        audit_auth(
+            &st.audit,
+            now,
+            name,
+            Some(uuid),
+            Outcome::Denied,
+            &summary,
+            src,
+        )?;
         return Err(AppError::AccountDisabled(why.to_string()));
     }
     let mut person = person;
@@ -326,7 +334,7 @@ fn password_decision(
     };
     let ev = auth_event(now, name, Some(uuid), Outcome::Success, &summary, src);
     let cleared = lock_state.failures > 0 || lock_state.locked_until.is_some();
-    store.record(ev, cleared.then_some((uuid, None)))?;
+    st.audit.record(ev, cleared.then_some((uuid, None)))?;
     Ok(person)
 }
 
@@ -356,7 +364,7 @@ fn auth_event(
 }
 
 fn audit_auth(
-    store: &Store,
+    audit: &crate::audit::AuditWriter,
     now: DateTime<Utc>,
     name: &str,
     uuid: Option<Uuid>,
@@ -366,7 +374,7 @@ fn audit_auth(
 ) -> Result<(), AppError> {
     // Unknown names are cut short so that an attacker cannot fill the log with large strings.
     let shown: String = name.chars().take(64).collect();
-    store.record(
+    audit.record(
         auth_event(now, &shown, uuid, outcome, summary, source),
         None,
     )?;

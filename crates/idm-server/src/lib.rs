@@ -3,6 +3,7 @@
 //! randomness, and wires them to the engines.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

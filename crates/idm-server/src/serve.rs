@@ -190,6 +190,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         let _ = out.write_all(lines.as_bytes());
         let _ = out.flush();
     }
+    let writer = state.audit.clone();
     serve_https(
         listener,
         acceptor,
@@ -198,6 +199,12 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         stop_rx,
     )
     .await;
+    // Queued audit events reach the disk before the process ends.
+    match tokio::task::spawn_blocking(move || writer.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit flush at shutdown failed"),
+        Err(e) => tracing::error!(error = %e, "audit flush at shutdown failed"),
+    }
     let _ = std::fs::remove_file(cfg.socket_path());
     tracing::info!("idm-server stopped");
     Ok(())

@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Bounds concurrent argon2 work so memory stays flat under a login storm.
     pub hashers: Arc<Semaphore>,
+    /// Writes authentication audit events in batches (see `audit`).
+    pub audit: Arc<crate::audit::AuditWriter>,
     /// The threads every argon2 call runs on (see `hashpool`).
     pub hash_pool: Arc<crate::hashpool::HashPool>,
     pub ip_limiter: Arc<RateLimiter<std::net::IpAddr>>,
@@ -84,6 +86,10 @@ impl AppState {
             ip_limiter: Arc::new(RateLimiter::new(rl.ip_burst, rl.ip_refill_secs)),
             account_limiter: Arc::new(RateLimiter::new(rl.account_burst, rl.account_refill_secs)),
             account_locks: Arc::new(AccountLocks::default()),
+            audit: Arc::new(
+                crate::audit::AuditWriter::start(store.clone())
+                    .map_err(|e| AppError::Internal(format!("audit thread: {e}")))?,
+            ),
             store,
             hashers: Arc::new(Semaphore::new(workers)),
             hash_pool: Arc::new(

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use idm_model::audit::Actor;
+use idm_model::audit::{Actor, AuditEvent, Outcome};
 use idm_model::change::{Change, PersonPatch, PosixPatch};
 use idm_model::{Entry, EntryKind, Group, Person};
 use idm_store::{AuditFilter, Reader, Store, StoreConfig, StoreError};
@@ -269,6 +269,49 @@ fn audit_is_chained_and_queryable() {
     let r = s.verify().unwrap();
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.audit_entries as u64, s.counts().unwrap().audit_entries);
+}
+
+/// A group commit appends in order, continues the chain, and writes each event's
+/// authentication state; the chain still verifies.
+#[test]
+fn record_many_appends_a_chained_batch_with_auth_state() {
+    let s = store();
+    let ev = |name: &str| AuditEvent {
+        at: t0(),
+        actor: Actor {
+            uuid: None,
+            name: name.into(),
+        },
+        action: "auth.token".into(),
+        target: None,
+        outcome: Outcome::Success,
+        summary: format!("{name} bound"),
+        source: None,
+    };
+    let first = s.record(ev("a"), None).unwrap();
+    let (u1, u2) = (Uuid::from_u128(7), Uuid::from_u128(8));
+    s.record(ev("pre"), Some((u2, Some(b"old".to_vec()))))
+        .unwrap();
+    let seqs = s
+        .record_many(vec![
+            (ev("b"), Some((u1, Some(b"state".to_vec())))),
+            (ev("c"), None),
+            (ev("d"), Some((u2, None))),
+        ])
+        .unwrap();
+    assert_eq!(seqs, vec![first + 2, first + 3, first + 4]);
+    assert_eq!(s.auth_state(u1).unwrap().as_deref(), Some(&b"state"[..]));
+    assert_eq!(s.auth_state(u2).unwrap(), None);
+    let names: Vec<String> = s
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .take(4)
+        .map(|e| e.event.actor.name)
+        .collect();
+    assert_eq!(names, ["d", "c", "b", "pre"], "newest first");
+    let r = s.verify().unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
 }
 
 #[test]

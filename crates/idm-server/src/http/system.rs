@@ -64,8 +64,13 @@ pub async fn audit(
         target: q.target,
         limit: q.limit.unwrap_or(100),
     };
-    let store = st.store.clone();
-    let entries = blocking(move || Ok(store.audit(&f)?)).await?;
+    let (store, writer) = (st.store.clone(), st.audit.clone());
+    let entries = blocking(move || {
+        // Queued events (token binds) first, so the answer includes every earlier decision.
+        writer.flush()?;
+        Ok(store.audit(&f)?)
+    })
+    .await?;
     Ok(Json(AuditList { entries }))
 }
 

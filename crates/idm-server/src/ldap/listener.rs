@@ -300,9 +300,7 @@ fn record(ldap: &LdapState, events: &[Event], source: IpAddr) {
                     summary: "ldap: anonymous bind".into(),
                     source: Some(source.to_string()),
                 };
-                if let Err(err) = ldap.app.store.record(ev, None) {
-                    tracing::error!(error = %err, "cannot audit an anonymous bind");
-                }
+                ldap.app.audit.submit(ev);
             }
             Event::ProtocolViolation { reason } => {
                 tracing::info!(%source, reason, "ldap protocol violation");

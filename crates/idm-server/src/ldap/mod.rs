@@ -220,10 +220,9 @@ fn token_bind(
         summary: summary.clone(),
         source: source.map(|s| s.to_string()),
     };
-    if let Err(e) = app.store.record(ev, None) {
-        tracing::error!(error = %e, "cannot audit an LDAP bind");
-        return Err("internal error".into());
-    }
+    // Queued, not waited for: a token bind changes nothing, and its audit event joins the
+    // next group commit (see `audit`).
+    app.audit.submit(ev);
     match outcome {
         Outcome::Success => Ok(()),
         _ => {
