@@ -87,6 +87,7 @@ impl Dataset {
                     format!("leaf{}", i - TOP_GROUPS * (1 + MIDDLE_PER_TOP))
                 };
                 Group {
+                    credential_policy: None,
                     uuid: rng.uuid(),
                     name,
                     description: None,

@@ -29,10 +29,13 @@ pub struct BuiltinGroup {
     pub description: &'static str,
 }
 
+/// The UUID of `idm_admins` (its members get the `password_mfa` credential floor).
+pub const IDM_ADMINS_UUID: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000101);
+
 pub const BUILTIN_GROUPS: [BuiltinGroup; 6] = [
     BuiltinGroup {
         name: IDM_ADMINS,
-        uuid: Uuid::from_u128(0x00000000_0000_4000_8000_000000000101),
+        uuid: IDM_ADMINS_UUID,
         description: "Full administration of idm",
     },
     BuiltinGroup {
@@ -132,6 +135,8 @@ pub enum Op {
     ManageOAuth2,
     /// Backup, export, import and other whole-store operations.
     System,
+    /// Setting a group's credential policy: it decides how members (possibly admins) log in.
+    CredentialPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,7 +192,7 @@ pub fn authorize(p: &Principal, op: Op) -> Result<(), Denied> {
             p.in_group(IDM_GROUP_ADMINS)
         }
         Op::ReadOAuth2 | Op::ManageOAuth2 => p.in_group(IDM_OAUTH2_ADMINS),
-        Op::ReadAudit | Op::System => false,
+        Op::ReadAudit | Op::System | Op::CredentialPolicy => false,
     };
     if allowed {
         Ok(())

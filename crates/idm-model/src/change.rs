@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
+use crate::credential::{BackupCodeSet, CredentialPolicy, TotpCredential, WebauthnCredential};
 use crate::entry::{ApiToken, Group, PasswordCredential, Person, ServiceAccount};
 use crate::error::ModelError;
 use crate::validate;
@@ -240,9 +241,57 @@ pub enum Change {
     Delete {
         uuid: Uuid,
     },
+    /// Adds (or, with `replace`, replaces) the TOTP authenticator with this label.
+    SetTotp {
+        uuid: Uuid,
+        credential: TotpCredential,
+        replace: bool,
+    },
+    RemoveTotp {
+        uuid: Uuid,
+        label: String,
+    },
+    /// Adds (or, with `replace`, replaces) the WebAuthn credential with this label.
+    SetWebauthn {
+        uuid: Uuid,
+        credential: WebauthnCredential,
+        replace: bool,
+    },
+    RemoveWebauthn {
+        uuid: Uuid,
+        label: String,
+    },
+    RenameWebauthn {
+        uuid: Uuid,
+        label: String,
+        new_label: String,
+    },
+    /// New backup codes, or none.
+    SetBackupCodes {
+        uuid: Uuid,
+        codes: Option<BackupCodeSet>,
+    },
+    /// What a login with a second factor consumed: the TOTP step, the WebAuthn counter, the
+    /// backup code. Bookkeeping, not a credential change: the entry's modification time stays.
+    RecordCredentialUse {
+        uuid: Uuid,
+        totp: Option<(String, u64)>,
+        webauthn: Option<WebauthnCredential>,
+        backup_codes: Option<BackupCodeSet>,
+    },
+    SetCredentialPolicy {
+        group: Uuid,
+        policy: Option<CredentialPolicy>,
+    },
 }
 
 impl Change {
+    /// Whether the change can alter what directory views (LDAP) show. A login's bookkeeping
+    /// cannot (it leaves the modification time alone), so views need not be rebuilt for it.
+    pub fn affects_directory(&self) -> bool {
+        !matches!(self, Change::RecordCredentialUse { .. })
+    }
+
     /// The dotted audit action.
     pub fn action(&self) -> &'static str {
         match self {
@@ -263,6 +312,14 @@ impl Change {
             Change::AddMembers { .. } => "group.add_members",
             Change::RemoveMembers { .. } => "group.remove_members",
             Change::Delete { .. } => "entry.delete",
+            Change::SetTotp { .. } => "credential.totp.set",
+            Change::RemoveTotp { .. } => "credential.totp.remove",
+            Change::SetWebauthn { .. } => "credential.webauthn.set",
+            Change::RemoveWebauthn { .. } => "credential.webauthn.remove",
+            Change::RenameWebauthn { .. } => "credential.webauthn.rename",
+            Change::SetBackupCodes { .. } => "credential.backup_codes.set",
+            Change::RecordCredentialUse { .. } => "credential.use",
+            Change::SetCredentialPolicy { .. } => "group.set_credential_policy",
         }
     }
 
@@ -283,8 +340,17 @@ impl Change {
             | Change::Unlock { uuid }
             | Change::AddApiToken { uuid, .. }
             | Change::RemoveApiToken { uuid, .. }
-            | Change::Delete { uuid } => *uuid,
-            Change::AddMembers { group, .. } | Change::RemoveMembers { group, .. } => *group,
+            | Change::Delete { uuid }
+            | Change::SetTotp { uuid, .. }
+            | Change::RemoveTotp { uuid, .. }
+            | Change::SetWebauthn { uuid, .. }
+            | Change::RemoveWebauthn { uuid, .. }
+            | Change::RenameWebauthn { uuid, .. }
+            | Change::SetBackupCodes { uuid, .. }
+            | Change::RecordCredentialUse { uuid, .. } => *uuid,
+            Change::AddMembers { group, .. }
+            | Change::RemoveMembers { group, .. }
+            | Change::SetCredentialPolicy { group, .. } => *group,
         }
     }
 }

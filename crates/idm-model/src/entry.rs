@@ -72,6 +72,12 @@ impl std::fmt::Debug for PasswordCredential {
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<PasswordCredential>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub totp: Vec<crate::credential::TotpCredential>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webauthn: Vec<crate::credential::WebauthnCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_codes: Option<crate::credential::BackupCodeSet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +174,9 @@ pub struct Group {
     pub members: BTreeSet<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid_number: Option<u32>,
+    /// Credential rules for the members (direct and nested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_policy: Option<crate::credential::CredentialPolicy>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
 }

@@ -281,6 +281,7 @@ pub fn check_entry(e: &Entry) -> Result<(), ModelError> {
             for l in p.ssh_keys.keys() {
                 validate::label("ssh_keys", l)?;
             }
+            check_credentials(&p.credentials)?;
         }
         Entry::ServiceAccount(s) => {
             validate::display_name(&s.display_name)?;
@@ -302,6 +303,11 @@ pub fn check_entry(e: &Entry) -> Result<(), ModelError> {
             if let Some(d) = &g.description {
                 validate::text("description", d, validate::DESCRIPTION_MAX)?;
             }
+            if let Some(policy) = &g.credential_policy {
+                policy
+                    .check()
+                    .map_err(|e| ModelError::invalid("credential_policy", e))?;
+            }
             if g.members.contains(&g.uuid) {
                 return Err(ModelError::invalid(
                     "members",
@@ -309,6 +315,70 @@ pub fn check_entry(e: &Entry) -> Result<(), ModelError> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Second factors: bounded counts, unique labels (and credential ids), sane TOTP settings.
+fn check_credentials(c: &crate::entry::Credentials) -> Result<(), ModelError> {
+    use crate::credential::{MAX_TOTP, MAX_WEBAUTHN, check_label};
+    if c.totp.len() > MAX_TOTP {
+        return Err(ModelError::invalid(
+            "credentials.totp",
+            format!("at most {MAX_TOTP} authenticators"),
+        ));
+    }
+    if c.webauthn.len() > MAX_WEBAUTHN {
+        return Err(ModelError::invalid(
+            "credentials.webauthn",
+            format!("at most {MAX_WEBAUTHN} passkeys and security keys"),
+        ));
+    }
+    let mut labels = BTreeSet::new();
+    for t in &c.totp {
+        check_label(&t.label).map_err(|e| ModelError::invalid("credentials.totp.label", e))?;
+        if !labels.insert(t.label.to_lowercase()) {
+            return Err(ModelError::invalid(
+                "credentials.totp.label",
+                format!("the label {:?} is used twice", t.label),
+            ));
+        }
+        if !matches!(t.algorithm.as_str(), "sha1" | "sha256" | "sha512")
+            || !(6..=8).contains(&t.digits)
+            || !(15..=120).contains(&t.period)
+            || t.secret.is_empty()
+            || t.secret.len() > 128
+        {
+            return Err(ModelError::invalid(
+                "credentials.totp",
+                "unsupported TOTP settings",
+            ));
+        }
+    }
+    let mut labels = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for w in &c.webauthn {
+        check_label(&w.label).map_err(|e| ModelError::invalid("credentials.webauthn.label", e))?;
+        if !labels.insert(w.label.to_lowercase()) {
+            return Err(ModelError::invalid(
+                "credentials.webauthn.label",
+                format!("the label {:?} is used twice", w.label),
+            ));
+        }
+        if !ids.insert(w.credential_id.as_str()) {
+            return Err(ModelError::invalid(
+                "credentials.webauthn.credential_id",
+                "a credential is registered twice",
+            ));
+        }
+    }
+    if let Some(b) = &c.backup_codes
+        && b.digests.len() > 64
+    {
+        return Err(ModelError::invalid(
+            "credentials.backup_codes",
+            "too many codes",
+        ));
     }
     Ok(())
 }
@@ -389,6 +459,7 @@ mod tests {
 
     fn group(n: u128, name: &str, members: &[u128]) -> Group {
         Group {
+            credential_policy: None,
             uuid: Uuid::from_u128(n),
             name: name.into(),
             description: None,

@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod change;
+pub mod credential;
 pub mod entry;
 pub mod error;
 pub mod export;

@@ -29,6 +29,10 @@ pub enum Kind {
     RevokedToken = 10,
     LoginFlow = 11,
     PendingSecret = 12,
+    /// One-time credential-reset tokens (by digest).
+    CredentialReset = 13,
+    /// Enrolment and WebAuthn ceremonies in progress, and reset sessions.
+    MfaCeremony = 14,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -216,6 +216,7 @@ impl Store {
                     Default::default()
                 };
                 let g = Group {
+                    credential_policy: None,
                     uuid: b.uuid,
                     name: b.name.into(),
                     description: Some(b.description.into()),
@@ -253,7 +254,9 @@ impl Store {
         let txn = self.db.begin_write()?;
         let applied = write::apply(&txn, change, actor, now, source, &self.config.id_range)?;
         txn.commit()?;
-        self.bump();
+        if change.affects_directory() {
+            self.bump();
+        }
         Ok(applied)
     }
 

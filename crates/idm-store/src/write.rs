@@ -325,6 +325,206 @@ fn apply_inner(
             delete(txn, &old, now)?;
             Ok((None, format!("deleted {} {}", old.kind(), old.name())))
         }
+        Change::SetTotp {
+            uuid,
+            credential,
+            replace: replacing,
+        } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            let label = credential.label.clone();
+            let at = p
+                .credentials
+                .totp
+                .iter()
+                .position(|t| same(&t.label, &label));
+            match (at, replacing) {
+                (Some(i), true) => p.credentials.totp[i] = credential.clone(),
+                (Some(_), false) => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already has an authenticator labelled {label:?}",
+                        p.name
+                    )));
+                }
+                (None, _) => p.credentials.totp.push(credential.clone()),
+            }
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            Ok((Some(new), format!("TOTP authenticator {label:?} set")))
+        }
+        Change::RemoveTotp { uuid, label } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            let before = p.credentials.totp.len();
+            p.credentials.totp.retain(|t| !same(&t.label, label));
+            if p.credentials.totp.len() == before {
+                return Err(StoreError::NotFound {
+                    what: "TOTP authenticator",
+                    key: label.clone(),
+                });
+            }
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            Ok((Some(new), format!("TOTP authenticator {label:?} removed")))
+        }
+        Change::SetWebauthn {
+            uuid,
+            credential,
+            replace: replacing,
+        } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            let label = credential.label.clone();
+            let at = p
+                .credentials
+                .webauthn
+                .iter()
+                .position(|w| same(&w.label, &label));
+            match (at, replacing) {
+                (Some(i), true) => p.credentials.webauthn[i] = credential.clone(),
+                (Some(_), false) => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already has a passkey or security key labelled {label:?}",
+                        p.name
+                    )));
+                }
+                (None, _) => p.credentials.webauthn.push(credential.clone()),
+            }
+            let kind = match credential.kind {
+                idm_model::credential::WebauthnKind::Passkey => "passkey",
+                idm_model::credential::WebauthnKind::SecurityKey => "security key",
+            };
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            Ok((Some(new), format!("{kind} {label:?} registered")))
+        }
+        Change::RemoveWebauthn { uuid, label } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            let before = p.credentials.webauthn.len();
+            p.credentials.webauthn.retain(|w| !same(&w.label, label));
+            if p.credentials.webauthn.len() == before {
+                return Err(StoreError::NotFound {
+                    what: "passkey or security key",
+                    key: label.clone(),
+                });
+            }
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            Ok((Some(new), format!("WebAuthn credential {label:?} removed")))
+        }
+        Change::RenameWebauthn {
+            uuid,
+            label,
+            new_label,
+        } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            if !same(label, new_label)
+                && p.credentials
+                    .webauthn
+                    .iter()
+                    .any(|w| same(&w.label, new_label))
+            {
+                return Err(StoreError::Conflict(format!(
+                    "{} already has a passkey or security key labelled {new_label:?}",
+                    p.name
+                )));
+            }
+            let Some(w) = p
+                .credentials
+                .webauthn
+                .iter_mut()
+                .find(|w| same(&w.label, label))
+            else {
+                return Err(StoreError::NotFound {
+                    what: "passkey or security key",
+                    key: label.clone(),
+                });
+            };
+            w.label = new_label.clone();
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            Ok((
+                Some(new),
+                format!("WebAuthn credential {label:?} renamed to {new_label:?}"),
+            ))
+        }
+        Change::SetBackupCodes { uuid, codes } => {
+            let (old, mut p) = person(txn, *uuid)?;
+            p.credentials.backup_codes = codes.clone();
+            let new = replace(txn, &old, Entry::Person(p), now)?;
+            let summary = match codes {
+                Some(c) => format!("{} backup codes generated", c.digests.len()),
+                None => "backup codes removed".to_owned(),
+            };
+            Ok((Some(new), summary))
+        }
+        Change::RecordCredentialUse {
+            uuid,
+            totp,
+            webauthn,
+            backup_codes,
+        } => {
+            let (_, mut p) = person(txn, *uuid)?;
+            let mut used = Vec::new();
+            if let Some((label, step)) = totp {
+                let Some(t) = p
+                    .credentials
+                    .totp
+                    .iter_mut()
+                    .find(|t| same(&t.label, label))
+                else {
+                    return Err(StoreError::NotFound {
+                        what: "TOTP authenticator",
+                        key: label.clone(),
+                    });
+                };
+                // Steps only move forward, whatever order concurrent logins commit in.
+                t.last_step = Some(t.last_step.map_or(*step, |s| s.max(*step)));
+                used.push(format!("TOTP {label:?}"));
+            }
+            if let Some(w) = webauthn {
+                let Some(slot) = p
+                    .credentials
+                    .webauthn
+                    .iter_mut()
+                    .find(|x| x.credential_id == w.credential_id)
+                else {
+                    return Err(StoreError::NotFound {
+                        what: "passkey or security key",
+                        key: w.label.clone(),
+                    });
+                };
+                slot.state = w.state.clone();
+                slot.last_used = w.last_used;
+                used.push(format!("WebAuthn {:?}", slot.label));
+            }
+            if let Some(b) = backup_codes {
+                p.credentials.backup_codes = Some(b.clone());
+                used.push(format!("backup code ({} left)", b.digests.len()));
+            }
+            let new = Entry::Person(p);
+            check_entry(&new)?;
+            write_record(txn, &new)?;
+            Ok((Some(new), format!("used {}", used.join(", "))))
+        }
+        Change::SetCredentialPolicy { group, policy } => {
+            let old = txn.require(*group)?;
+            let Entry::Group(mut g) = old.clone() else {
+                return Err(wrong_kind(*group, EntryKind::Group));
+            };
+            g.credential_policy = policy.clone();
+            let new = replace(txn, &old, Entry::Group(g), now)?;
+            let summary = match policy {
+                Some(p) => format!("credential policy set: minimum {}", p.min_class.as_str()),
+                None => "credential policy removed".to_owned(),
+            };
+            Ok((Some(new), summary))
+        }
+    }
+}
+
+/// Labels compare case-insensitively, as people type them.
+fn same(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+fn person(txn: &WriteTransaction, uuid: Uuid) -> Result<(Entry, idm_model::Person)> {
+    let old = txn.require(uuid)?;
+    match old.clone() {
+        Entry::Person(p) => Ok((old, p)),
+        _ => Err(wrong_kind(uuid, EntryKind::Person)),
     }
 }
 

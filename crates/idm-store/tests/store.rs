@@ -36,6 +36,7 @@ fn person(n: u128, name: &str) -> Person {
 
 fn group(n: u128, name: &str) -> Group {
     Group {
+        credential_policy: None,
         uuid: Uuid::from_u128(n),
         name: name.into(),
         description: None,

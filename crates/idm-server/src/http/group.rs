@@ -52,6 +52,7 @@ pub async fn create(
     authorize(&p, Op::Create(EntryKind::Group))?;
     let now = Utc::now();
     let g = Group {
+        credential_policy: None,
         uuid: rng::uuid()?,
         name: validate::name("name", &req.name)?,
         description: req
