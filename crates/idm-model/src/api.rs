@@ -25,6 +25,10 @@ pub struct Problem {
 pub struct AuthRequest {
     pub name: String,
     pub password: String,
+    /// A TOTP or backup code, for accounts that hold a second factor or whose policy needs
+    /// one (passkey-only accounts sign in through the browser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl std::fmt::Debug for AuthRequest {

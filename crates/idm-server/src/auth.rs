@@ -104,6 +104,7 @@ pub async fn password_login(
     st: &AppState,
     name: String,
     password: Password,
+    code: Option<String>,
     source: Option<IpAddr>,
 ) -> Result<LoginOk, AppError> {
     check_rate(st, &name, source, "api")?;
@@ -113,6 +114,59 @@ pub async fn password_login(
         password_check(&st2, &n2, &password, source, "api")
     })
     .await??;
+    // A second factor the person holds, or their policy needs, is part of API logins too.
+    let (st2, p2) = (st.clone(), person.clone());
+    let next = blocking(move || {
+        crate::login::next_after(
+            &st2,
+            &p2,
+            &[idm_mfa::Method::Password],
+            idm_mfa::CredentialClass::Password,
+        )
+    })
+    .await?;
+    match next {
+        crate::login::Next::Done(_) => {}
+        crate::login::Next::Refused(msg) => return Err(AppError::MfaRequired(msg)),
+        crate::login::Next::More { needed, factors } => {
+            let codes = factors
+                .iter()
+                .any(|f| matches!(f, idm_mfa::MfaType::Totp | idm_mfa::MfaType::BackupCode));
+            if needed == idm_mfa::CredentialClass::Passkey || !codes {
+                return Err(AppError::MfaRequired(
+                    "this account signs in with a passkey: use the browser".into(),
+                ));
+            }
+            let Some(code) = code else {
+                return Err(AppError::MfaRequired(
+                    "this account needs a TOTP or backup code (`code`)".into(),
+                ));
+            };
+            let (st2, uuid) = (st.clone(), person.uuid);
+            let used = serialized(st, &name, move || {
+                crate::login::check_code(&st2, uuid, &code, source, "api")
+            })
+            .await??;
+            let Some(method) = used else {
+                return Err(AppError::InvalidCredentials);
+            };
+            let (st2, p2) = (st.clone(), person.clone());
+            let next = blocking(move || {
+                crate::login::next_after(
+                    &st2,
+                    &p2,
+                    &[idm_mfa::Method::Password, method],
+                    idm_mfa::CredentialClass::Password,
+                )
+            })
+            .await?;
+            if !matches!(next, crate::login::Next::Done(_)) {
+                return Err(AppError::MfaRequired(
+                    "this login does not meet the account's credential policy".into(),
+                ));
+            }
+        }
+    }
     let now = Utc::now();
     let id = rng::uuid()?;
     let secret = rng::array::<32>()?;

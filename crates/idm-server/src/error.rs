@@ -33,6 +33,8 @@ pub enum AppError {
     SshKey(String),
     #[error("too many attempts, try again later")]
     RateLimited,
+    #[error("{0}")]
+    MfaRequired(String),
     #[error("request body too large")]
     TooLarge,
     #[error("internal error")]
@@ -53,6 +55,7 @@ impl AppError {
             AppError::PasswordPolicy(_) => (StatusCode::UNPROCESSABLE_ENTITY, "password_policy"),
             AppError::SshKey(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_ssh_key"),
             AppError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::MfaRequired(_) => (StatusCode::UNAUTHORIZED, "mfa_required"),
             AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

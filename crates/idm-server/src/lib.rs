@@ -10,6 +10,7 @@ pub mod error;
 pub mod hashpool;
 pub mod http;
 pub mod ldap;
+pub mod login;
 pub mod mfa;
 pub mod oidc;
 pub mod ops;

@@ -19,6 +19,9 @@ pub struct Login {
     /// Read the password from the first line of stdin instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+    /// A TOTP code (or a backup code), for accounts with a second factor.
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
 }
 
 /// Authenticates with a password and caches the session token for this server.
@@ -36,6 +39,7 @@ pub fn login(ctx: &Ctx, args: &Login) -> Result<(), CliError> {
     let mut req = AuthRequest {
         name: args.name.clone(),
         password: password.to_string(),
+        code: args.code.clone(),
     };
     let sent = ctx
         .client_with(Auth::Login)?

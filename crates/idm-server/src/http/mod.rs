@@ -27,6 +27,7 @@ use idm_model::{Entry, EntryKind, access};
 use crate::auth::{actor_of, blocking, is_privileged};
 use crate::error::AppError;
 use crate::oidc::{endpoints, flow};
+use crate::ui::{factors, profile};
 use crate::state::AppState;
 
 pub use extract::{ApiJson, Auth, ClientIp};
@@ -120,6 +121,34 @@ pub fn app(state: AppState) -> Router {
             get(flow::logout_get).post(flow::logout_post),
         )
         .route("/ui/login", get(flow::login_get).post(flow::login_post))
+        .route("/ui/webauthn.js", get(crate::ui::webauthn_js))
+        .route("/ui/login/webauthn/options", post(factors::passkey_options))
+        .route("/ui/login/webauthn", post(factors::passkey_post))
+        .route("/ui/login/mfa", get(factors::mfa_get).post(factors::mfa_post))
+        .route(
+            "/ui/login/mfa/webauthn/options",
+            post(factors::mfa_webauthn_options),
+        )
+        .route("/ui/login/mfa/webauthn", post(factors::mfa_webauthn_post))
+        .route(
+            "/ui/profile/login",
+            get(factors::profile_login_get).post(factors::profile_login_post),
+        )
+        .route(
+            "/ui/profile/login/webauthn/options",
+            post(factors::profile_passkey_options),
+        )
+        .route("/ui/profile/login/webauthn", post(factors::passkey_post))
+        .route("/ui/profile", get(profile::get))
+        .route("/ui/profile/password", post(profile::password))
+        .route("/ui/profile/totp", get(profile::totp_get).post(profile::totp_post))
+        .route("/ui/profile/totp/remove", post(profile::totp_remove))
+        .route("/ui/profile/passkey/options", post(profile::passkey_options))
+        .route("/ui/profile/passkey", post(profile::passkey_post))
+        .route("/ui/profile/passkey/remove", post(profile::passkey_remove))
+        .route("/ui/profile/passkey/rename", post(profile::passkey_rename))
+        .route("/ui/profile/backup-codes", post(profile::backup_codes))
+        .route("/ui/reset", get(profile::reset_get).post(profile::reset_post))
         .route("/ui/consent", post(flow::consent_post))
         .route(
             "/ui/logout",

@@ -20,7 +20,7 @@ pub async fn auth(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> Result<Json<AuthResponse>, AppError> {
-    let ok = password_login(&st, req.name, Password::new(req.password), ip).await?;
+    let ok = password_login(&st, req.name, Password::new(req.password), req.code, ip).await?;
     Ok(Json(AuthResponse {
         token: ok.token.expose().to_owned(),
         expires_at: ok.expires_at,

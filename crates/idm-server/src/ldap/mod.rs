@@ -108,6 +108,11 @@ impl Directory for Dir<'_> {
                 };
                 let pw = Password::new(String::from_utf8_lossy(password).into_owned());
                 match password_check(self.app, &account, &pw, self.source, "ldap") {
+                    Ok(p) if !password_is_enough(self.app, &p, self.source) => {
+                        BindOutcome::InvalidCredentials {
+                            reason: "the credential policy needs more than a password".into(),
+                        }
+                    }
                     Ok(p) => BindOutcome::Success {
                         dn: dn_of(p.uuid.as_u128()),
                         id: EntryId(p.uuid.as_u128()),
@@ -158,6 +163,44 @@ impl Directory for Dir<'_> {
 
 pub fn now_ts() -> Timestamp {
     Timestamp::from_millis(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0))
+}
+
+/// LDAP cannot ask for a second factor, so a person whose credential policy needs more than a
+/// password cannot bind (audited). Holding a second factor voluntarily does not stop binds: the
+/// policy is what the organisation decided.
+fn password_is_enough(app: &AppState, p: &idm_model::Person, source: Option<IpAddr>) -> bool {
+    let effective = match crate::mfa::effective_policy(&app.store, p) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "credential policy lookup failed");
+            return false;
+        }
+    };
+    if effective.exempt || effective.min_class == idm_mfa::CredentialClass::Password {
+        return true;
+    }
+    let ev = AuditEvent {
+        at: Utc::now(),
+        actor: Actor {
+            uuid: Some(p.uuid),
+            name: p.name.clone(),
+        },
+        action: "auth.password".into(),
+        target: Some(Target {
+            uuid: Some(p.uuid),
+            name: p.name.clone(),
+        }),
+        outcome: Outcome::Denied,
+        summary: format!(
+            "ldap: refused, the credential policy requires {}",
+            crate::mfa::class_name(effective.min_class)
+        ),
+        source: source.map(|s| s.to_string()),
+    };
+    if let Err(e) = app.audit.record(ev, None) {
+        tracing::error!(error = %e, "cannot audit an LDAP bind");
+    }
+    false
 }
 
 /// A service account binds with one of its API tokens as the password (digest compared in

@@ -42,7 +42,7 @@ const INVALID_LOGIN: &str = "Invalid name or password";
 const FLOW_GONE: &str = "This sign-in page has expired or was opened in another browser. Go back to the application and start again.";
 
 /// Runs a front-channel handler on a blocking thread; server faults become an error page.
-async fn run_page(f: impl FnOnce() -> Result<Response, AppError> + Send + 'static) -> Response {
+pub(crate) async fn run_page(f: impl FnOnce() -> Result<Response, AppError> + Send + 'static) -> Response {
     page_result(
         tokio::task::spawn_blocking(f)
             .await
@@ -51,7 +51,7 @@ async fn run_page(f: impl FnOnce() -> Result<Response, AppError> + Send + 'stati
     )
 }
 
-fn page_result(r: Result<Response, AppError>) -> Response {
+pub(crate) fn page_result(r: Result<Response, AppError>) -> Response {
     match r {
         Ok(r) => r,
         Err(e) => {
@@ -248,6 +248,8 @@ fn next_step(
             error: OidcError::AccessDenied("no group is mapped to this application"),
         })));
     }
+    // A credential-reset session only opens the profile page: it is no login.
+    let session = session.filter(|s| !s.session.reset);
     let (authn, user, remembered) = match session {
         Some(s) => match user_claims(&st.store, s.session.subject, Utc::now())? {
             Some(u) => (
@@ -284,6 +286,70 @@ fn continue_flow(
 ) -> Result<Response, AppError> {
     let store = &st.store;
     let p = &st.oidc.provider;
+    // A session that does not reach what the request (acr_values) or the person's policy now
+    // demands goes through the missing factor first.
+    if let (NextStep::Consent { .. } | NextStep::Issue { .. }, Some(s)) = (&step, session)
+        && let Some(idm_model::Entry::Person(person)) = store.get(s.session.subject)?
+    {
+        let requested = crate::login::class_for_acr(&request.acr_values);
+        match crate::login::next_after(st, &person, &s.session.methods, requested)? {
+            crate::login::Next::Done(_) => {}
+            crate::login::Next::More { needed, .. } => {
+                if request.prompt.none {
+                    let err = idm_oidc::ErrorRedirect {
+                        redirect_uri: request.redirect_uri.clone(),
+                        response_mode: request.response_mode,
+                        state: request.state.clone(),
+                        issuer: p.issuer().to_owned(),
+                        error: OidcError::LoginRequired,
+                    };
+                    return continue_flow(
+                        st,
+                        NextStep::Error(Box::new(err)),
+                        request,
+                        model,
+                        reg,
+                        None,
+                        flow_id,
+                        cookies,
+                        now,
+                    );
+                }
+                let id = match flow_id {
+                    Some(id) => {
+                        let flow = session::LoginFlow {
+                            request,
+                            client: model.uuid,
+                            csrf: rng::token::<24>()?,
+                            stage: Stage::Login,
+                        };
+                        session::save_flow(store, id, &flow, now)?;
+                        id.to_owned()
+                    }
+                    None => {
+                        session::create_flow(store, request, model.uuid, Stage::Login, now)?.0
+                    }
+                };
+                cookies.push(set_cookie(FLOW_COOKIE, &id, FLOW_SECS));
+                let (cid, _) = crate::login::new_ceremony(
+                    st,
+                    Some(person.uuid),
+                    s.session.methods.clone(),
+                    needed,
+                    crate::login::Purpose::Authorize { flow: id },
+                )?;
+                cookies.push(set_cookie(
+                    crate::login::MFA_COOKIE,
+                    &cid,
+                    crate::login::CEREMONY_SECS,
+                ));
+                return Ok(see_other("/ui/login/mfa", &cookies));
+            }
+            crate::login::Next::Refused(msg) => {
+                return Ok(error_page(StatusCode::FORBIDDEN, "Sign-in refused", &msg));
+            }
+        }
+    }
     match step {
         NextStep::Login => {
             let id = match flow_id {
@@ -398,7 +464,7 @@ fn describe_scope(s: &str) -> String {
     }
 }
 
-fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+pub(crate) fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
     let mut out = std::collections::HashMap::new();
     for (k, v) in form_urlencoded::parse(body) {
         out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
@@ -554,45 +620,110 @@ async fn login_post_inner(
         Err(e) => return Err(e),
     };
     let st2 = st.clone();
+    let requested = crate::login::class_for_acr(&flow.request.acr_values);
     blocking(move || {
-        let store = &st2.store;
-        let now = Utc::now().timestamp();
-        // A new login replaces the browser's previous session.
-        if let Some(old) = session::cookie(&headers, SSO_COOKIE)
-            && let Some((old_id, _)) = old.split_once('.')
-            && old_id.len() <= 64
-        {
-            session::end_sso(store, old_id)?;
-        }
-        let (found, value) = session::create_sso(
-            store,
-            person.uuid,
-            now,
-            st2.oidc.sso_idle_secs,
-            st2.oidc.sso_max_secs,
-        )?;
-        let cookies = vec![set_cookie(SSO_COOKIE, &value, st2.oidc.sso_max_secs)];
-        let (model, reg) = match load_client(&st2, &flow.client.to_string())? {
-            Ok(x) => x,
-            Err(page) => return Ok(page),
-        };
-        // The login just made satisfies prompt=login (see idm_oidc::NextStep::Login).
-        let mut request = flow.request;
-        request.prompt.login = false;
-        let step = next_step(&st2, &request, &model, &reg, Some(&found), now)?;
-        continue_flow(
+        let purpose = crate::login::Purpose::Authorize { flow: flow_id };
+        after_first_factor(
             &st2,
-            step,
-            request,
-            &model,
-            &reg,
-            Some(&found),
-            Some(&flow_id),
-            cookies,
-            now,
+            &headers,
+            &person,
+            vec![idm_mfa::Method::Password],
+            requested,
+            purpose,
         )
     })
     .await
+}
+
+/// After a first factor: the login is complete, or the second-factor page comes next (a
+/// ceremony cookie keeps where the login stands), or the login cannot be completed. Blocking.
+pub(crate) fn after_first_factor(
+    st: &AppState,
+    headers: &HeaderMap,
+    person: &idm_model::Person,
+    methods: Vec<idm_mfa::Method>,
+    requested: idm_mfa::CredentialClass,
+    purpose: crate::login::Purpose,
+) -> Result<Response, AppError> {
+    match crate::login::next_after(st, person, &methods, requested)? {
+        crate::login::Next::Done(m) => finish_login(st, headers, person.uuid, &m, &purpose, Vec::new()),
+        crate::login::Next::More { needed, .. } => {
+            let (cid, _) =
+                crate::login::new_ceremony(st, Some(person.uuid), methods, needed, purpose)?;
+            let cookies = vec![set_cookie(
+                crate::login::MFA_COOKIE,
+                &cid,
+                crate::login::CEREMONY_SECS,
+            )];
+            Ok(see_other("/ui/login/mfa", &cookies))
+        }
+        crate::login::Next::Refused(msg) => {
+            Ok(error_page(StatusCode::FORBIDDEN, "Sign-in refused", &msg))
+        }
+    }
+}
+
+/// A completed login: replaces the browser's session with a new one for `subject` with
+/// `methods`, then goes on with what the login was for. Blocking.
+pub(crate) fn finish_login(
+    st: &AppState,
+    headers: &HeaderMap,
+    subject: uuid::Uuid,
+    methods: &[idm_mfa::Method],
+    purpose: &crate::login::Purpose,
+    mut cookies: Vec<String>,
+) -> Result<Response, AppError> {
+    let store = &st.store;
+    let now = Utc::now().timestamp();
+    // A new login replaces the browser's previous session.
+    if let Some(old) = session::cookie(headers, SSO_COOKIE)
+        && let Some((old_id, _)) = old.split_once('.')
+        && old_id.len() <= 64
+    {
+        session::end_sso(store, old_id)?;
+    }
+    let (found, value) = session::create_sso(
+        store,
+        subject,
+        methods,
+        now,
+        st.oidc.sso_idle_secs,
+        st.oidc.sso_max_secs,
+    )?;
+    cookies.push(set_cookie(SSO_COOKIE, &value, st.oidc.sso_max_secs));
+    let flow_id = match purpose {
+        crate::login::Purpose::Profile => return Ok(see_other("/ui/profile", &cookies)),
+        crate::login::Purpose::Authorize { flow } => flow,
+    };
+    let Some(flow) = store
+        .get_ephemeral::<session::LoginFlow>(EphemeralKind::LoginFlow, flow_id, at(now))?
+        .map(|r| r.value)
+    else {
+        return Ok(page(
+            StatusCode::BAD_REQUEST,
+            pages::error("Sign-in expired", FLOW_GONE),
+            &cookies,
+        ));
+    };
+    let (model, reg) = match load_client(st, &flow.client.to_string())? {
+        Ok(x) => x,
+        Err(page) => return Ok(page),
+    };
+    // The login just made satisfies prompt=login (see idm_oidc::NextStep::Login).
+    let mut request = flow.request;
+    request.prompt.login = false;
+    let step = next_step(st, &request, &model, &reg, Some(&found), now)?;
+    continue_flow(
+        st,
+        step,
+        request,
+        &model,
+        &reg,
+        Some(&found),
+        Some(flow_id),
+        cookies,
+        now,
+    )
 }
 
 /// `POST /ui/consent`: allow or deny.

@@ -3,6 +3,8 @@
 //! revoked access tokens, remembered consent).
 
 use axum::http::HeaderMap;
+use idm_mfa::Method;
+use idm_mfa::credential_policy::{self as policy};
 use idm_oidc::{Assurance, Authentication, AuthorizationRequest, RememberedConsent, ScopeSet};
 use idm_store::{EphemeralKind, Store, Update};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,14 @@ pub struct SsoSession {
     pub assurance: Assurance,
     pub created_at: i64,
     pub last_seen: i64,
+    /// What the login used (password, TOTP, passkey …): the source of `amr`, `acr` and
+    /// `assurance`, and what a step-up adds to.
+    #[serde(default)]
+    pub methods: Vec<Method>,
+    /// Opened by a credential-reset link: it only lets the person enrol credentials on the
+    /// profile page, and signs in to nothing.
+    #[serde(default)]
+    pub reset: bool,
 }
 
 /// A live session found from the cookie.
@@ -109,25 +119,45 @@ fn sso_expiry(s: &SsoSession, idle: i64, max: i64) -> i64 {
         .min(s.created_at.saturating_add(max))
 }
 
-/// Opens a session after a successful login; returns the session and the cookie value.
+/// The `amr`, `acr` and `assurance` a login with `methods` earns.
+pub fn describe_login(methods: &[Method]) -> (Vec<String>, Option<String>, Assurance) {
+    let amr = policy::amr(methods)
+        .into_iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    let acr = policy::acr(methods).map(|a| a.as_str().to_owned());
+    let assurance = match policy::assurance(methods) {
+        Some(policy::Assurance::PhishingResistant) => Assurance::PhishingResistant,
+        Some(policy::Assurance::Mfa) => Assurance::Mfa,
+        _ => Assurance::Password,
+    };
+    (amr, acr, assurance)
+}
+
+/// Opens a session after a successful login with `methods`; returns the session and the
+/// cookie value.
 pub fn create_sso(
     store: &Store,
     subject: Uuid,
+    methods: &[Method],
     now: i64,
     idle: i64,
     max: i64,
 ) -> Result<(FoundSession, String), AppError> {
     let id = rng::token::<16>()?;
     let secret = rng::token::<32>()?;
+    let (amr, acr, assurance) = describe_login(methods);
     let s = SsoSession {
         digest: digest(&secret),
         subject,
         auth_time: now,
-        amr: vec!["pwd".to_owned()],
-        acr: None,
-        assurance: Assurance::Password,
+        amr,
+        acr,
+        assurance,
         created_at: now,
         last_seen: now,
+        methods: methods.to_vec(),
+        reset: methods.is_empty(),
     };
     store.put_ephemeral(
         EphemeralKind::SsoSession,

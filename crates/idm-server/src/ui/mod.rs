@@ -1,17 +1,43 @@
 //! Server-rendered pages (login, consent, errors, logout) and the headers every page gets.
 
+pub mod factors;
+pub mod mfa_pages;
 pub mod pages;
+pub mod profile;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use maud::Markup;
 
-/// The pages' Content-Security-Policy: nothing but the inline stylesheet; no scripts, no frames.
-/// (No `form-action`: browsers apply it to the redirect after a form POST, and the login form's
-/// answer redirects to the application.)
-pub const CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+/// The pages' Content-Security-Policy: the inline stylesheet, our one script file (passkeys)
+/// and requests back to us; no inline scripts, no frames. (No `form-action`: browsers apply it
+/// to the redirect after a form POST, and the login form's answer redirects to the
+/// application.)
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The passkey script for the pages (`/ui/webauthn.js`).
+pub const WEBAUTHN_JS: &str = include_str!("../../assets/webauthn.js");
+
+/// `GET /ui/webauthn.js`.
+pub async fn webauthn_js() -> Response {
+    let mut res = Response::new(Body::from(WEBAUTHN_JS));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
 
 /// A page with its status, security headers and any `Set-Cookie` values.
 pub fn page(status: StatusCode, markup: Markup, cookies: &[String]) -> Response {

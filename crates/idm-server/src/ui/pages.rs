@@ -12,6 +12,16 @@ button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;cursor:pointer}\
 .muted{color:#555;font-size:.9rem}ul.scopes li{margin:.2rem 0}";
 
 pub fn layout(title: &str, body: Markup) -> Markup {
+    layout_inner(title, body, false)
+}
+
+/// A page that uses passkeys: loads `/ui/webauthn.js` (a file, so the CSP needs no inline
+/// script).
+pub fn layout_webauthn(title: &str, body: Markup) -> Markup {
+    layout_inner(title, body, true)
+}
+
+fn layout_inner(title: &str, body: Markup, webauthn: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -21,6 +31,9 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta name="referrer" content="no-referrer";
                 title { (title) " — idm" }
                 style { (PreEscaped(STYLE)) }
+                @if webauthn {
+                    script src="/ui/webauthn.js" defer {}
+                }
             }
             body {
                 main { (body) }
@@ -37,7 +50,22 @@ pub fn login(
     username: &str,
     error: Option<&str>,
 ) -> Markup {
-    layout(
+    login_at("/ui/login", flow, csrf, client, username, error)
+}
+
+/// The login form posting to `action` (the OAuth2 flow's or the profile page's), with a
+/// passkey button beside the password form.
+pub fn login_at(
+    action: &str,
+    flow: &str,
+    csrf: &str,
+    client: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+) -> Markup {
+    let passkey_action = format!("{action}/webauthn");
+    let passkey_options = format!("{action}/webauthn/options");
+    layout_webauthn(
         "Sign in",
         html! {
             h1 { "Sign in" }
@@ -47,16 +75,23 @@ pub fn login(
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
             }
-            form method="post" action="/ui/login" {
+            form method="post" action=(action) {
                 input type="hidden" name="flow" value=(flow);
                 input type="hidden" name="csrf" value=(csrf);
                 label for="username" { "Username" }
                 input type="text" id="username" name="username" value=(username)
-                    autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus;
+                    autocomplete="username webauthn" autocapitalize="none" spellcheck="false" required autofocus;
                 label for="password" { "Password" }
                 input type="password" id="password" name="password"
                     autocomplete="current-password" required;
                 button type="submit" { "Sign in" }
+            }
+            form #passkey method="post" action=(passkey_action) data-webauthn="get" data-options=(passkey_options) {
+                input type="hidden" name="flow" value=(flow);
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="response" value="";
+                button type="submit" #passkey-button { "Sign in with a passkey" }
+                p.muted.webauthn-status role="status" {}
             }
         },
     )
