@@ -216,6 +216,14 @@ async fn status_follows_group_policy() {
     assert_eq!(v["policy_met"], true);
     assert_eq!(v["notes"], json!([]));
 
+    // Alice reads her own status (before she has a second factor or a policy: a password is
+    // all she needs to log in here), not others'.
+    let own = login(&st, "alice", STRONG).await;
+    let (s, v) = call(&st, "GET", "/v1/person/alice/credential", &own, None).await;
+    assert_eq!((s, v["name"].as_str()), (StatusCode::OK, Some("alice")));
+    let (s, _) = call(&st, "GET", "/v1/person/admin/credential", &own, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     group(&st, &admin, "devs", &["alice"]).await;
     let (s, v) = call(
         &st,
@@ -257,13 +265,6 @@ async fn status_follows_group_policy() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["group"]["credential_policy"], Value::Null);
     assert_eq!(v["members_policy_not_met"], json!([]));
-
-    // Alice reads her own status.
-    let own = login(&st, "alice", STRONG).await;
-    let (s, v) = call(&st, "GET", "/v1/person/alice/credential", &own, None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, _) = call(&st, "GET", "/v1/person/admin/credential", &own, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
 
     let actions = audit_actions(&st, &admin).await;
     let set: Vec<_> = actions
