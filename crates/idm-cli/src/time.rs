@@ -98,7 +98,7 @@ pub fn show_opt(t: Option<DateTime<Utc>>, fallback: &str) -> String {
 }
 
 /// `<number><unit>` with unit s, m, h, d or w; `None` when `s` is not of that shape.
-fn parse_duration(s: &str) -> Option<TimeDelta> {
+pub(crate) fn parse_duration(s: &str) -> Option<TimeDelta> {
     let unit = s.chars().last()?;
     let digits = s.get(..s.len() - unit.len_utf8())?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::audit::AuditEntry;
+use crate::credential::{CredentialClass, CredentialPolicy, MfaType, WebauthnKind};
 use crate::entry::{EntryKind, Lock, PosixAccount, TokenAccess};
 use crate::error::Violation;
 
@@ -151,6 +152,9 @@ pub struct GroupView {
     pub description: Option<String>,
     #[serde(default)]
     pub gid_number: Option<u32>,
+    /// The rules this group sets for how its members (direct and nested) log in.
+    #[serde(default)]
+    pub credential_policy: Option<CredentialPolicy>,
     pub members: Vec<EntryRef>,
     pub groups: Vec<EntryRef>,
     pub builtin: bool,
@@ -374,4 +378,114 @@ impl std::fmt::Debug for ClientSecret {
             .field("secret", &"***")
             .finish()
     }
+}
+
+/// `GET /v1/person/{id}/credential`: what a person can log in with, the credential policy
+/// that applies to them, and whether the first meets the second. Never carries a secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialStatus {
+    pub uuid: Uuid,
+    pub name: String,
+    /// When the password was set; `None` when the person has none.
+    #[serde(default)]
+    pub password_set_at: Option<DateTime<Utc>>,
+    pub totp: Vec<TotpView>,
+    /// Passkeys and security keys.
+    pub webauthn: Vec<WebauthnView>,
+    /// `None` when the person has no backup codes.
+    #[serde(default)]
+    pub backup_codes: Option<BackupCodesView>,
+    pub policy: EffectivePolicyView,
+    /// Whether the person can log in the way their policy requires with what they hold now.
+    /// `false` means they cannot log in at all until they enrol (or an administrator changes
+    /// their groups or the policies).
+    pub policy_met: bool,
+    /// Plain sentences for people: why the policy is not met and what to do about it.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpView {
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebauthnView {
+    pub label: String,
+    pub kind: WebauthnKind,
+    /// The authenticator model, when it attested one.
+    #[serde(default)]
+    pub aaguid: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodesView {
+    /// Unused codes.
+    pub remaining: usize,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// The rules that apply to one person: the strictest of all their groups' policies, at least
+/// `password_mfa` for members of `idm_admins`; none for the break-glass `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectivePolicyView {
+    pub min_class: CredentialClass,
+    /// The shortest password accepted: the server's minimum or a group's, whichever is larger.
+    pub min_password_length: usize,
+    /// The second factors that may be used and registered (empty: none).
+    pub allowed_mfa: Vec<MfaType>,
+    /// `None`: any authenticator model may be registered.
+    #[serde(default)]
+    pub aaguid_allow_list: Option<Vec<Uuid>>,
+    /// The break-glass `admin`: no credential policy applies.
+    pub exempt: bool,
+    /// The groups (direct or nested) whose policies were combined.
+    #[serde(default)]
+    pub from_groups: Vec<String>,
+    /// Whether any credentials at all could meet these rules; `false` when the groups'
+    /// policies contradict each other.
+    pub satisfiable: bool,
+}
+
+/// `POST /v1/person/{id}/credential/reset_token`; an empty body takes the default lifetime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetTokenCreate {
+    /// Seconds the token stays valid (60 to 604800; default 86400).
+    #[serde(default)]
+    pub ttl_secs: Option<i64>,
+}
+
+/// A one-time credential-reset link, shown once: whoever holds it may set up the person's
+/// credentials.
+#[derive(Serialize, Deserialize)]
+pub struct ResetTokenCreated {
+    pub token: String,
+    /// The page that redeems it: the server's origin + `/ui/reset?token=…`.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ResetTokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetTokenCreated")
+            .field("token", &"***")
+            .field("url", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The answer to `PUT`/`DELETE /v1/group/{id}/credential_policy`: the group, and who among its
+/// members (nested included) cannot log in as their policy now requires until they enrol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialPolicyChanged {
+    pub group: GroupView,
+    #[serde(default)]
+    pub members_policy_not_met: Vec<EntryRef>,
 }

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use idm_model::api::{EntryRef, GroupCreate, GroupPosix, GroupView, Members};
 use ureq::http::Method;
 
-use super::{Ctx, join, seg};
+use super::{Ctx, credential, join, seg};
 use crate::client::{CliError, decode};
 use crate::output::{self, Table};
 use crate::time::show;
@@ -40,6 +40,11 @@ pub enum GroupCmd {
     /// The group's POSIX gid.
     #[command(subcommand)]
     Posix(GroupPosixCmd),
+    /// Set (replace) how members log in; the strictest policy of a person's groups applies
+    /// (idm_admins only).
+    SetCredentialPolicy(credential::SetPolicy),
+    /// Remove the group's credential policy (idm_admins only).
+    ClearCredentialPolicy { group: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +138,8 @@ pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result<(), CliError> {
             let gid = g.gid_number.map(|n| n.to_string()).unwrap_or_default();
             ctx.done(v, &format!("{} has gid {gid}", g.name))
         }
+        GroupCmd::SetCredentialPolicy(args) => credential::set_policy(ctx, args),
+        GroupCmd::ClearCredentialPolicy { group } => credential::clear_policy(ctx, &group),
     }
 }
 
@@ -147,6 +154,10 @@ fn render_group(g: GroupView) -> String {
             g.gid_number.map(|n| n.to_string()).unwrap_or_default(),
         ),
         ("builtin", if g.builtin { "yes" } else { "no" }.to_owned()),
+        (
+            "credential policy",
+            credential::policy_summary(g.credential_policy.as_ref()),
+        ),
         ("members", join(members)),
         ("member of", join(g.groups.iter().map(|m| &m.name))),
         ("created", show(g.created_at)),

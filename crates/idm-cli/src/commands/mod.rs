@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod credential;
 pub mod group;
 pub mod oauth2;
 pub mod person;

@@ -7,7 +7,9 @@ use idm_model::api::{
 use ureq::http::Method;
 use zeroize::Zeroize;
 
-use super::{Ctx, account_status, join, prompt_secret, read_secret_stdin, read_stdin_all, seg};
+use super::{
+    Ctx, account_status, credential, join, prompt_secret, read_secret_stdin, read_stdin_all, seg,
+};
 use crate::client::{CliError, decode};
 use crate::output::{self, Table};
 use crate::time::{SetOrClear, parse_expiry, parse_valid_from, show, show_opt};
@@ -81,6 +83,21 @@ pub enum CredentialCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Show the person's credentials, their credential policy and whether they meet it.
+    Status { name: String },
+    /// Make a one-time link where the person sets up their credentials (password, TOTP,
+    /// passkeys); give it to them over a channel you trust.
+    CreateResetToken {
+        name: String,
+        /// How long the link stays valid: seconds or a duration (30m, 1h, 7d); at most 7d
+        /// [default: 1d].
+        #[arg(long, value_parser = credential::parse_ttl, value_name = "TTL")]
+        ttl: Option<i64>,
+    },
+    /// Remove the TOTP authenticator LABEL (e.g. a lost phone).
+    RemoveTotp { name: String, label: String },
+    /// Remove the passkey or security key LABEL.
+    RemovePasskey { name: String, label: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,10 +183,22 @@ pub fn run(ctx: &Ctx, cmd: PersonCmd) -> Result<(), CliError> {
             )?;
             ctx.done(v, &format!("deleted person {name}"))
         }
-        PersonCmd::Credential(CredentialCmd::SetPassword {
-            name,
-            password_stdin,
-        }) => set_password(ctx, &name, password_stdin),
+        PersonCmd::Credential(cmd) => match cmd {
+            CredentialCmd::SetPassword {
+                name,
+                password_stdin,
+            } => set_password(ctx, &name, password_stdin),
+            CredentialCmd::Status { name } => credential::status(ctx, &name),
+            CredentialCmd::CreateResetToken { name, ttl } => {
+                credential::create_reset_token(ctx, &name, ttl)
+            }
+            CredentialCmd::RemoveTotp { name, label } => {
+                credential::remove(ctx, &name, &label, false)
+            }
+            CredentialCmd::RemovePasskey { name, label } => {
+                credential::remove(ctx, &name, &label, true)
+            }
+        },
         PersonCmd::Posix(cmd) => posix(ctx, cmd),
         PersonCmd::Ssh(cmd) => ssh(ctx, cmd),
     }

@@ -41,6 +41,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// [`ApiJson`] for a body that may be left out: no `Content-Type` and an empty (or blank) body
+/// is `None`, so `curl -X POST` works where every field has a default.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            let ApiJson(v) = ApiJson::<T>::from_request(req, state).await?;
+            return Ok(OptionalJson(Some(v)));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge
+                } else {
+                    AppError::BadRequest(rej.body_text())
+                }
+            })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(OptionalJson(None))
+        } else {
+            Err(AppError::BadRequest(
+                "expected Content-Type: application/json".into(),
+            ))
+        }
+    }
+}
+
 /// The authenticated caller; 401 without a valid bearer token.
 pub struct Auth(pub Principal);
 

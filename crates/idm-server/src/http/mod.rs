@@ -1,6 +1,7 @@
 //! The HTTPS surface: `fn app(state) -> Router` and the handlers behind `/v1`.
 
 mod accounts;
+mod credential;
 mod extract;
 pub mod forwarded;
 mod group;
@@ -30,7 +31,7 @@ use crate::oidc::{endpoints, flow};
 use crate::state::AppState;
 use crate::ui::{factors, profile};
 
-pub use extract::{ApiJson, Auth, ClientIp};
+pub use extract::{ApiJson, Auth, ClientIp, OptionalJson};
 
 pub fn app(state: AppState) -> Router {
     let limit = state.config.https.max_body_bytes;
@@ -53,6 +54,19 @@ pub fn app(state: AppState) -> Router {
             get(person::list_ssh).post(person::add_ssh),
         )
         .route("/v1/person/{id}/ssh/{label}", delete(person::delete_ssh))
+        .route("/v1/person/{id}/credential", get(credential::status))
+        .route(
+            "/v1/person/{id}/credential/reset_token",
+            post(credential::create_reset_token),
+        )
+        .route(
+            "/v1/person/{id}/credential/totp/{label}",
+            delete(credential::remove_totp),
+        )
+        .route(
+            "/v1/person/{id}/credential/webauthn/{label}",
+            delete(credential::remove_webauthn),
+        )
         .route("/v1/account/{id}/lock", post(accounts::lock))
         .route("/v1/account/{id}/unlock", post(accounts::unlock))
         .route("/v1/group", get(group::list).post(group::create))
@@ -63,6 +77,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/group/{id}/members/remove", post(group::remove_members))
         .route("/v1/group/{id}/posix", put(group::set_posix))
+        .route(
+            "/v1/group/{id}/credential_policy",
+            put(credential::set_policy).delete(credential::clear_policy),
+        )
         .route(
             "/v1/service_account",
             get(service_account::list).post(service_account::create),

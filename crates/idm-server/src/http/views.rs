@@ -77,6 +77,7 @@ pub fn group<R: Reader>(txn: &R, g: Group) -> Result<GroupView, AppError> {
         name: g.name,
         description: g.description,
         gid_number: g.gid_number,
+        credential_policy: g.credential_policy,
         created_at: g.created_at,
         modified_at: g.modified_at,
     })
