@@ -71,19 +71,33 @@ pub fn group_policy(p: &CredentialPolicy) -> GroupPolicy {
 /// The rules for `person`: the strictest of every group they are in (directly or nested), with
 /// the `idm_admins` floor; the break-glass `admin` is exempt.
 pub fn effective_policy(store: &Store, person: &Person) -> Result<EffectivePolicy, AppError> {
-    let read = store.read()?;
-    let groups = read.member_of_transitive(person.uuid)?;
+    effective_with(&store.read()?, person.uuid, None)
+}
+
+/// [`effective_policy`] with one group's policy replaced (`Some((group, policy))`), to preview
+/// a policy change before it is stored.
+pub fn effective_with<R: Reader>(
+    read: &R,
+    person: Uuid,
+    replace: Option<(Uuid, &CredentialPolicy)>,
+) -> Result<EffectivePolicy, AppError> {
+    let groups = read.member_of_transitive(person)?;
     let mut policies = Vec::new();
     for g in &groups {
-        if let Some(Entry::Group(g)) = read.entry(*g)?
-            && let Some(p) = &g.credential_policy
-        {
-            policies.push(group_policy(p));
+        let policy = match replace {
+            Some((u, p)) if u == *g => Some(p.clone()),
+            _ => match read.entry(*g)? {
+                Some(Entry::Group(g)) => g.credential_policy,
+                _ => None,
+            },
+        };
+        if let Some(p) = policy {
+            policies.push(group_policy(&p));
         }
     }
     let subject = Subject {
         in_idm_admins: groups.contains(&IDM_ADMINS_UUID),
-        is_break_glass_admin: person.uuid == ADMIN_UUID,
+        is_break_glass_admin: person == ADMIN_UUID,
     };
     Ok(credential_policy::effective(policies.iter(), subject))
 }

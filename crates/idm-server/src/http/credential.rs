@@ -389,45 +389,14 @@ fn newly_unmeetable(
         let Some(Entry::Person(person)) = read.entry(m)? else {
             continue;
         };
-        let before = effective_with(&read, person.uuid, None)?;
-        let after = effective_with(&read, person.uuid, Some((group, new)))?;
+        let before = mfa::effective_with(&read, person.uuid, None)?;
+        let after = mfa::effective_with(&read, person.uuid, Some((group, new)))?;
         if unmeetable(&before).is_none() && unmeetable(&after).is_some() {
             out.push(person.name);
         }
     }
     out.sort();
     Ok(out)
-}
-
-/// [`mfa::effective_policy`], with one group's policy replaced: to preview a policy change.
-/// Keep the two in step (groups by transitive membership, the `idm_admins` floor, `admin`
-/// exempt).
-fn effective_with<R: Reader>(
-    read: &R,
-    person: Uuid,
-    replace: Option<(Uuid, &CredentialPolicy)>,
-) -> Result<EffectivePolicy, AppError> {
-    let groups = read.member_of_transitive(person)?;
-    let mut policies = Vec::new();
-    for g in &groups {
-        let policy = match replace {
-            Some((u, p)) if u == *g => Some(p.clone()),
-            _ => match read.entry(*g)? {
-                Some(Entry::Group(g)) => g.credential_policy,
-                _ => None,
-            },
-        };
-        if let Some(p) = policy {
-            policies.push(mfa::group_policy(&p));
-        }
-    }
-    Ok(credential_policy::effective(
-        policies.iter(),
-        Subject {
-            in_idm_admins: groups.contains(&IDM_ADMINS_UUID),
-            is_break_glass_admin: person == ADMIN_UUID,
-        },
-    ))
 }
 
 /// Why no credentials at all could meet `policy`, if so: its class needs a second factor or a
