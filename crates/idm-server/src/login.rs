@@ -107,7 +107,11 @@ pub fn find_ceremony(st: &AppState, id: &str) -> Result<Option<Ceremony>, AppErr
     }
     Ok(st
         .store
-        .get_ephemeral::<Ceremony>(EphemeralKind::MfaCeremony, &format!("login:{id}"), Utc::now())?
+        .get_ephemeral::<Ceremony>(
+            EphemeralKind::MfaCeremony,
+            &format!("login:{id}"),
+            Utc::now(),
+        )?
         .map(|r| r.value))
 }
 
@@ -136,7 +140,9 @@ pub fn usable_factors(person: &Person, effective: &EffectivePolicy) -> Vec<MfaTy
     if !c.totp.is_empty() && effective.allows(MfaType::Totp) {
         out.push(MfaType::Totp);
     }
-    if c.backup_codes.as_ref().is_some_and(|b| !b.digests.is_empty())
+    if c.backup_codes
+        .as_ref()
+        .is_some_and(|b| !b.digests.is_empty())
         && effective.allows(MfaType::BackupCode)
     {
         out.push(MfaType::BackupCode);
@@ -324,7 +330,13 @@ pub fn check_code(
         return Ok(None);
     };
     if !usable(st, &person)? {
-        failed(st, &person, via, "refused: account locked or not usable", source)?;
+        failed(
+            st,
+            &person,
+            via,
+            "refused: account locked or not usable",
+            source,
+        )?;
         return Ok(None);
     }
     let effective = mfa::effective_policy(&st.store, &person)?;
@@ -480,7 +492,13 @@ pub fn webauthn_finish(
         return Ok(None);
     };
     if !usable(st, &person)? {
-        failed(st, &person, via, "refused: account locked or not usable", source)?;
+        failed(
+            st,
+            &person,
+            via,
+            "refused: account locked or not usable",
+            source,
+        )?;
         return Ok(None);
     }
     let creds: Vec<idm_mfa::StoredCredential> = person
@@ -496,7 +514,13 @@ pub fn webauthn_finish(
             if let Some(t) = method.mfa_type()
                 && !effective.allows(t)
             {
-                failed(st, &person, via, "WebAuthn type not allowed by policy", source)?;
+                failed(
+                    st,
+                    &person,
+                    via,
+                    "WebAuthn type not allowed by policy",
+                    source,
+                )?;
                 return Ok(None);
             }
             let created = person
@@ -517,7 +541,13 @@ pub fn webauthn_finish(
                 now,
                 source.map(|s| s.to_string()),
             )?;
-            succeeded(st, &person, via, &format!("WebAuthn {:?}", record.label), source)?;
+            succeeded(
+                st,
+                &person,
+                via,
+                &format!("WebAuthn {:?}", record.label),
+                source,
+            )?;
             Ok(Some((person, method)))
         }
         Ok(AuthenticationOutcome::CounterRegressed(r)) => {

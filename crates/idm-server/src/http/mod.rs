@@ -27,8 +27,8 @@ use idm_model::{Entry, EntryKind, access};
 use crate::auth::{actor_of, blocking, is_privileged};
 use crate::error::AppError;
 use crate::oidc::{endpoints, flow};
-use crate::ui::{factors, profile};
 use crate::state::AppState;
+use crate::ui::{factors, profile};
 
 pub use extract::{ApiJson, Auth, ClientIp};
 
@@ -124,7 +124,10 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/webauthn.js", get(crate::ui::webauthn_js))
         .route("/ui/login/webauthn/options", post(factors::passkey_options))
         .route("/ui/login/webauthn", post(factors::passkey_post))
-        .route("/ui/login/mfa", get(factors::mfa_get).post(factors::mfa_post))
+        .route(
+            "/ui/login/mfa",
+            get(factors::mfa_get).post(factors::mfa_post),
+        )
         .route(
             "/ui/login/mfa/webauthn/options",
             post(factors::mfa_webauthn_options),
@@ -141,14 +144,23 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/profile/login/webauthn", post(factors::passkey_post))
         .route("/ui/profile", get(profile::get))
         .route("/ui/profile/password", post(profile::password))
-        .route("/ui/profile/totp", get(profile::totp_get).post(profile::totp_post))
+        .route(
+            "/ui/profile/totp",
+            get(profile::totp_get).post(profile::totp_post),
+        )
         .route("/ui/profile/totp/remove", post(profile::totp_remove))
-        .route("/ui/profile/passkey/options", post(profile::passkey_options))
+        .route(
+            "/ui/profile/passkey/options",
+            post(profile::passkey_options),
+        )
         .route("/ui/profile/passkey", post(profile::passkey_post))
         .route("/ui/profile/passkey/remove", post(profile::passkey_remove))
         .route("/ui/profile/passkey/rename", post(profile::passkey_rename))
         .route("/ui/profile/backup-codes", post(profile::backup_codes))
-        .route("/ui/reset", get(profile::reset_get).post(profile::reset_post))
+        .route(
+            "/ui/reset",
+            get(profile::reset_get).post(profile::reset_post),
+        )
         .route("/ui/consent", post(flow::consent_post))
         .route(
             "/ui/logout",

@@ -42,7 +42,9 @@ const INVALID_LOGIN: &str = "Invalid name or password";
 const FLOW_GONE: &str = "This sign-in page has expired or was opened in another browser. Go back to the application and start again.";
 
 /// Runs a front-channel handler on a blocking thread; server faults become an error page.
-pub(crate) async fn run_page(f: impl FnOnce() -> Result<Response, AppError> + Send + 'static) -> Response {
+pub(crate) async fn run_page(
+    f: impl FnOnce() -> Result<Response, AppError> + Send + 'static,
+) -> Response {
     page_result(
         tokio::task::spawn_blocking(f)
             .await
@@ -326,9 +328,7 @@ fn continue_flow(
                         session::save_flow(store, id, &flow, now)?;
                         id.to_owned()
                     }
-                    None => {
-                        session::create_flow(store, request, model.uuid, Stage::Login, now)?.0
-                    }
+                    None => session::create_flow(store, request, model.uuid, Stage::Login, now)?.0,
                 };
                 cookies.push(set_cookie(FLOW_COOKIE, &id, FLOW_SECS));
                 let (cid, _) = crate::login::new_ceremony(
@@ -646,7 +646,9 @@ pub(crate) fn after_first_factor(
     purpose: crate::login::Purpose,
 ) -> Result<Response, AppError> {
     match crate::login::next_after(st, person, &methods, requested)? {
-        crate::login::Next::Done(m) => finish_login(st, headers, person.uuid, &m, &purpose, Vec::new()),
+        crate::login::Next::Done(m) => {
+            finish_login(st, headers, person.uuid, &m, &purpose, Vec::new())
+        }
         crate::login::Next::More { needed, .. } => {
             let (cid, _) =
                 crate::login::new_ceremony(st, Some(person.uuid), methods, needed, purpose)?;

@@ -74,7 +74,12 @@ fn plain(status: StatusCode, msg: &str) -> Response {
 }
 
 /// The second-factor page for the ceremony, optionally with an error.
-fn render(st: &AppState, c: &Ceremony, error: Option<&str>, status: StatusCode) -> Result<Response, AppError> {
+fn render(
+    st: &AppState,
+    c: &Ceremony,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
     let Some(p) = person(st, c)? else {
         return Ok(gone());
     };
@@ -309,7 +314,8 @@ async fn webauthn_post_inner(
             return proven(&st, &headers, &id, c, &person, method);
         }
         login::end_ceremony(&st, &id)?;
-        let mut res = after_first_factor(&st, &headers, &person, vec![method], c.needed, c.purpose)?;
+        let mut res =
+            after_first_factor(&st, &headers, &person, vec![method], c.needed, c.purpose)?;
         // A later ceremony sets its own cookie; this one is over either way.
         if !res.headers().contains_key(header::SET_COOKIE) {
             add_cookies(&mut res, &[clear_cookie(MFA_COOKIE)]);
@@ -395,7 +401,14 @@ pub async fn profile_login_get(State(st): State<AppState>) -> Response {
         )?;
         Ok(page(
             StatusCode::OK,
-            crate::ui::pages::login_at("/ui/profile/login", "", &c.csrf, Some("your account"), "", None),
+            crate::ui::pages::login_at(
+                "/ui/profile/login",
+                "",
+                &c.csrf,
+                Some("your account"),
+                "",
+                None,
+            ),
             &[set_cookie(MFA_COOKIE, &id, login::CEREMONY_SECS)],
         ))
     })

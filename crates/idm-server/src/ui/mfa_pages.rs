@@ -7,7 +7,12 @@ use maud::{Markup, PreEscaped, html};
 use super::pages::{layout, layout_webauthn};
 
 /// The second step of a login: the factors the person can use.
-pub fn second_factor(csrf: &str, factors: &[MfaType], passkey_only: bool, error: Option<&str>) -> Markup {
+pub fn second_factor(
+    csrf: &str,
+    factors: &[MfaType],
+    passkey_only: bool,
+    error: Option<&str>,
+) -> Markup {
     let code = !passkey_only
         && factors
             .iter()

@@ -100,7 +100,9 @@ fn render(
             .collect(),
         backup_codes: c.backup_codes.as_ref().map(|b| b.digests.len()),
         policy: match effective.min_class {
-            idm_mfa::CredentialClass::Password if effective.exempt => "password (break-glass account)",
+            idm_mfa::CredentialClass::Password if effective.exempt => {
+                "password (break-glass account)"
+            }
             idm_mfa::CredentialClass::Password => "password",
             idm_mfa::CredentialClass::PasswordMfa => "password and a second factor",
             idm_mfa::CredentialClass::Passkey => "passkey",
@@ -168,7 +170,12 @@ fn apply(st: &AppState, p: &Person, change: Change, ip: Option<IpAddr>) -> Resul
 }
 
 /// Re-reads the person after a change and shows the page with a message.
-fn done(st: &AppState, s: &FoundSession, uuid: uuid::Uuid, msg: &str) -> Result<Response, AppError> {
+fn done(
+    st: &AppState,
+    s: &FoundSession,
+    uuid: uuid::Uuid,
+    msg: &str,
+) -> Result<Response, AppError> {
     match st.store.get(uuid)? {
         Some(Entry::Person(p)) => render(st, s, &p, Some(msg), None, StatusCode::OK),
         _ => Ok(see_other("/ui/profile/login", &[])),
@@ -180,7 +187,11 @@ fn refused(st: &AppState, s: &FoundSession, p: &Person, msg: &str) -> Result<Res
 }
 
 /// Whether `remove` may go, as a message when it may not.
-fn removable(st: &AppState, p: &Person, remove: HeldCredential) -> Result<Option<String>, AppError> {
+fn removable(
+    st: &AppState,
+    p: &Person,
+    remove: HeldCredential,
+) -> Result<Option<String>, AppError> {
     let effective = mfa::effective_policy(&st.store, p)?;
     Ok(can_remove(&effective, &mfa::held(p), remove)
         .err()
@@ -233,8 +244,10 @@ async fn password_inner(
     let min_len = {
         let st2 = st.clone();
         let p2 = p.clone();
-        crate::auth::blocking(move || Ok(mfa::effective_policy(&st2.store, &p2)?.min_password_length))
-            .await?
+        crate::auth::blocking(move || {
+            Ok(mfa::effective_policy(&st2.store, &p2)?.min_password_length)
+        })
+        .await?
     };
     let too_short = min_len.is_some_and(|n| new_pw.expose_secret().chars().count() < n);
     let verdict = st.config.password.policy.check(&new_pw, &inputs);
@@ -274,7 +287,12 @@ async fn password_inner(
                     phc,
                     set_at: Utc::now(),
                 },
-                reason: if s.session.reset { "reset link" } else { "self" }.into(),
+                reason: if s.session.reset {
+                    "reset link"
+                } else {
+                    "self"
+                }
+                .into(),
             },
             ip,
         )?;
@@ -325,7 +343,14 @@ fn totp_page(
         } else {
             StatusCode::OK
         },
-        mfa_pages::totp_enrol(&csrf_of(s), &svg, &totp.secret.to_base32(), &uri, &label, error),
+        mfa_pages::totp_enrol(
+            &csrf_of(s),
+            &svg,
+            &totp.secret.to_base32(),
+            &uri,
+            &label,
+            error,
+        ),
         &[],
     ))
 }
@@ -363,7 +388,13 @@ pub async fn totp_post(
             return totp_page(&st, &s, &p, &totp, Some(&e));
         }
         let TotpVerdict::Accepted { step } = totp.verify(&get("code"), now, None, 1) else {
-            return totp_page(&st, &s, &p, &totp, Some("That code is not right. Try the current one."));
+            return totp_page(
+                &st,
+                &s,
+                &p,
+                &totp,
+                Some("That code is not right. Try the current one."),
+            );
         };
         let mut credential = mfa::totp_credential(&label, &totp, now);
         credential.last_step = Some(step);
@@ -379,7 +410,8 @@ pub async fn totp_post(
         ) {
             return totp_page(&st, &s, &p, &totp, Some(&e.to_string()));
         }
-        st.store.delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
+        st.store
+            .delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
         done(&st, &s, p.uuid, "The authenticator app was added.")
     })
     .await
@@ -403,7 +435,15 @@ pub async fn totp_remove(
             return refused(&st, &s, &p, &msg);
         }
         let label = get("label");
-        match apply(&st, &p, Change::RemoveTotp { uuid: p.uuid, label }, ip) {
+        match apply(
+            &st,
+            &p,
+            Change::RemoveTotp {
+                uuid: p.uuid,
+                label,
+            },
+            ip,
+        ) {
             Ok(()) => done(&st, &s, p.uuid, "The authenticator app was removed."),
             Err(e) => refused(&st, &s, &p, &e.to_string()),
         }
@@ -412,7 +452,11 @@ pub async fn totp_remove(
 }
 
 /// `POST /ui/profile/passkey/options`: starts a registration (JSON for the page's script).
-pub async fn passkey_options(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn passkey_options(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     run_page(move || {
         let f = form(&body);
         let get = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -449,18 +493,27 @@ pub async fn passkey_options(State(st): State<AppState>, headers: HeaderMap, bod
             .collect::<Result<_, _>>()?;
         let rp = mfa::relying_party(&st.config)?;
         let now = Utc::now();
-        let (challenge, pending) =
-            match rp.start_registration(p.uuid, &p.name, &p.display_name, &exclude, &options, now) {
-                Ok(x) => x,
-                Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, &e.to_string())),
-            };
+        let (challenge, pending) = match rp.start_registration(
+            p.uuid,
+            &p.name,
+            &p.display_name,
+            &exclude,
+            &options,
+            now,
+        ) {
+            Ok(x) => x,
+            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, &e.to_string())),
+        };
         st.store.put_ephemeral(
             EphemeralKind::MfaCeremony,
             &pending_key("webauthn-reg", &s),
-            &pending.to_json().map_err(|e| AppError::Internal(e.to_string()))?,
+            &pending
+                .to_json()
+                .map_err(|e| AppError::Internal(e.to_string()))?,
             now + chrono::Duration::seconds(PENDING_SECS),
         )?;
-        let body = serde_json::to_string(&challenge).map_err(|e| AppError::Internal(e.to_string()))?;
+        let body =
+            serde_json::to_string(&challenge).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(json(body))
     })
     .await
@@ -506,7 +559,8 @@ pub async fn passkey_post(
             .store
             .get_ephemeral::<String>(EphemeralKind::MfaCeremony, &key, now)?
             .map(|r| r.value);
-        st.store.delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
+        st.store
+            .delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
         let Some(pending) = pending else {
             return refused(&st, &s, &p, "The registration expired; start again.");
         };
@@ -577,7 +631,15 @@ pub async fn passkey_remove(
         if let Some(msg) = removable(&st, &p, held)? {
             return refused(&st, &s, &p, &msg);
         }
-        match apply(&st, &p, Change::RemoveWebauthn { uuid: p.uuid, label }, ip) {
+        match apply(
+            &st,
+            &p,
+            Change::RemoveWebauthn {
+                uuid: p.uuid,
+                label,
+            },
+            ip,
+        ) {
             Ok(()) => done(&st, &s, p.uuid, "The passkey was removed."),
             Err(e) => refused(&st, &s, &p, &e.to_string()),
         }
