@@ -26,6 +26,8 @@ const CLIENT_ID = env("IDM_CLIENT_ID");
 const CLIENT_SECRET = env("IDM_CLIENT_SECRET");
 const REDIRECT_URI = env("IDM_REDIRECT_URI");
 const PASSWORD = env("IDM_PASSWORD");
+/** Frank's password after he changes it. */
+const NEW_PASSWORD = "quartz-lantern-92-meadow-sleet";
 const ADMIN_TOKEN = env("IDM_ADMIN_TOKEN");
 const PEOPLE = JSON.parse(env("IDM_PEOPLE")); // name → UUID
 const POLICY_GROUP = env("IDM_POLICY_GROUP");
@@ -46,6 +48,15 @@ const ARGS = [
   "--disable-dev-shm-usage",
 ];
 
+/** `promise`, or an error after `ms`: for the waits Playwright does not bound itself. */
+function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 let browser;
 /** The application at the redirect URI: a page that says so (the test reads the URL). */
 let application;
@@ -60,18 +71,19 @@ before(async () => {
     res.writeHead(200, { "content-type": "text/plain" });
     res.end("the application");
   });
-  await new Promise((resolve, reject) => {
+  await within(STEP_MS, "the application's listener", new Promise((resolve, reject) => {
     application.once("error", reject);
     application.listen(Number(rp.port), rp.hostname, resolve);
-  });
+  }));
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
 });
 
 after(async () => {
   fs.writeFileSync(TOKENS_OUT, JSON.stringify(tokens, null, 2));
-  await browser?.close();
+  await within(STEP_MS, "closing Chromium", browser?.close());
   application?.closeAllConnections();
-  await new Promise((resolve) => (application ? application.close(resolve) : resolve()));
+  await within(STEP_MS, "closing the application's listener",
+    new Promise((resolve) => (application ? application.close(resolve) : resolve())));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -90,23 +102,26 @@ const USB_KEY = {
 
 /** A fresh browser context (its own cookies) with one page that has a virtual authenticator. */
 async function newPage(t, authenticator = PLATFORM) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await within(STEP_MS, "a browser context",
+    browser.newContext({ ignoreHTTPSErrors: true }));
   context.setDefaultTimeout(STEP_MS);
   context.setDefaultNavigationTimeout(STEP_MS);
-  const page = await context.newPage();
+  const page = await within(STEP_MS, "a page", context.newPage());
   const log = [];
   page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+  const session = await within(STEP_MS, "a DevTools session", context.newCDPSession(page));
+  const cdp = (method, params) => within(STEP_MS, method, session.send(method, params));
+  // Before any page calls WebAuthn: without it, get() would hang for ever.
+  await cdp("WebAuthn.enable", { enableUI: false });
+  const { authenticatorId } = await cdp("WebAuthn.addVirtualAuthenticator", {
     options: authenticator,
   });
   const credentials = async () =>
-    (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    (await cdp("WebAuthn.getCredentials", { authenticatorId })).credentials;
   const close = async () => {
-    await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId }).catch(() => {});
-    await context.close();
+    await cdp("WebAuthn.removeVirtualAuthenticator", { authenticatorId }).catch(() => {});
+    await within(STEP_MS, "closing a browser context", context.close());
   };
   t.after(close);
   return { context, page, log, credentials, close };
@@ -220,12 +235,21 @@ async function profileLogin(page, name) {
   await page.getByRole("heading", { name: "Your account" }).waitFor();
 }
 
-/** Enrols an authenticator app on the profile page; returns its secret. */
-async function enrolTotp(page, label) {
+/** Enrols an authenticator app on the profile page; returns its secret. With `typo`, a wrong
+ * code first (the page asks again, for the same key). */
+async function enrolTotp(page, label, typo = false) {
   await page.click("#add-totp");
   await page.waitForURL(`${BASE}/ui/profile/totp`);
   const secret = (await page.textContent("#totp-secret")).trim();
   assert.match(secret, /^[A-Z2-7]{32}$/, "a 160-bit base32 key");
+  if (typo) {
+    const right = oathtool(secret);
+    await page.fill("#label", label);
+    await page.fill("#code", right === "123456" ? "654321" : "123456");
+    await page.click('form[action="/ui/profile/totp"] button[type=submit]');
+    await page.getByText("That code is not right.").waitFor();
+    assert.equal((await page.textContent("#totp-secret")).trim(), secret, "the same key");
+  }
   await page.fill("#label", label);
   await page.fill("#code", oathtool(secret));
   await page.click('form[action="/ui/profile/totp"] button[type=submit]');
@@ -311,6 +335,20 @@ scenario("a: a passkey enrolled on the profile page signs in without a username"
   assert.ok(!claims.amr.includes("pwd"));
   const after = await p.credentials();
   assert.ok(after[0].signCount > creds[0].signCount, "the authenticator signed again");
+
+  // The profile's own login page takes the passkey too; the same authenticator cannot be
+  // registered twice (the server excludes it, the browser refuses).
+  await p.context.clearCookies();
+  await page.goto(`${BASE}/ui/profile/login`);
+  await page.click("#passkey-button");
+  await page.waitForURL(`${BASE}/ui/profile`);
+  await page.getByRole("heading", { name: "Your account" }).waitFor();
+  assert.match(await page.locator("#passkeys li").first().textContent(), /last used/);
+  await page.fill("#passkey-label", "again");
+  await page.click("#add-passkey-button");
+  await page.getByText("The passkey was not used:").waitFor();
+  assert.equal((await p.credentials()).length, 1);
+  assert.deepEqual(await page.locator("#passkeys li .label").allTextContents(), ["laptop"]);
 });
 
 scenario("b: password and an oathtool code; the same code is refused in the next login", async (open) => {
@@ -381,7 +419,7 @@ scenario("c: acr_values=urn:idm:acr:mfa steps a password-only session up with a 
   // authenticator app enrolled in the same session.
   const p = await open();
   await profileLogin(p.page, "dave");
-  const secret = await enrolTotp(p.page, "phone");
+  const secret = await enrolTotp(p.page, "phone", true);
   const flow = await authorize(p.page, { acr_values: "urn:idm:acr:mfa" });
   await p.page.waitForURL(`${BASE}/ui/login/mfa`);
   await p.page.fill("#code", oathtool(secret, 1));
@@ -428,18 +466,20 @@ scenario("d: a passkey policy refuses password and TOTP, and admits the passkey"
   await shot(page, "second-step-passkey-only");
   assert.equal(await page.locator("#code").count(), 0, "no code field");
   const csrf = await page.inputValue('#webauthn input[name="csrf"]');
-  const answer = await page.evaluate(
-    async ([csrf, code]) => {
+  const answer = await within(STEP_MS, "a code posted from the page", page.evaluate(
+    async ([csrf, code, ms]) => {
       const r = await fetch("/ui/login/mfa", {
         method: "POST",
         body: new URLSearchParams({ csrf, code }),
         redirect: "manual",
+        signal: AbortSignal.timeout(ms),
       });
       return { status: r.status, type: r.type, text: await r.text() };
     },
-    [csrf, oathtool(secret, 1)],
-  );
-  assert.equal(answer.type, "basic", `no redirect: ${JSON.stringify(answer.type)}`);
+    [csrf, oathtool(secret, 1), STEP_MS],
+  ));
+  assert.equal(answer.type, "basic", "no redirect (that would be \"opaqueredirect\")");
+  assert.equal(answer.status, 200);
   assert.ok(answer.text.includes("This requires a passkey."), answer.text);
   // The passkey finishes it.
   await page.click("#webauthn-button");
@@ -504,4 +544,24 @@ scenario("g: a security key after the password; renamed, then removed, on the pr
   assert.deepEqual(plain.amr, ["pwd"]);
   assert.equal(plain.acr, "urn:idm:acr:password");
   assert.equal(plain.assurance, "password");
+
+  // A new password on the profile page (the current one first); the old one stops working.
+  await profileLogin(page, "frank");
+  await page.fill("#current", "not-the-password");
+  await page.fill("#new", NEW_PASSWORD);
+  await page.click('form[action="/ui/profile/password"] button[type=submit]');
+  await page.getByText("The current password is not right.").waitFor();
+  await page.fill("#current", PASSWORD);
+  await page.fill("#new", NEW_PASSWORD);
+  await page.click('form[action="/ui/profile/password"] button[type=submit]');
+  await page.getByText("Your password was changed.").waitFor();
+  await page.click("#sign-out");
+  await page.waitForURL(`${BASE}/ui/profile/login`);
+  await page.fill("#username", "frank");
+  await page.fill("#password", PASSWORD);
+  await page.click('form[action="/ui/profile/login"] button[type=submit]');
+  await page.getByText("Invalid name or password").waitFor();
+  await page.fill("#password", NEW_PASSWORD);
+  await page.click('form[action="/ui/profile/login"] button[type=submit]');
+  await page.waitForURL(`${BASE}/ui/profile`);
 });
