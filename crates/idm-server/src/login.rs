@@ -523,13 +523,18 @@ pub fn webauthn_finish(
                 )?;
                 return Ok(None);
             }
-            let created = person
+            // The person's record names the credential: a rename changes it there, not in
+            // the library state that was saved at registration.
+            let held = person
                 .credentials
                 .webauthn
                 .iter()
-                .find(|w| w.credential_id == result.credential_id.to_base64url())
-                .map_or(now, |w| w.created_at);
-            let record = mfa::webauthn_record(&result.credential, created)?;
+                .find(|w| w.credential_id == result.credential_id.to_base64url());
+            let mut record =
+                mfa::webauthn_record(&result.credential, held.map_or(now, |w| w.created_at))?;
+            if let Some(w) = held {
+                record.label = w.label.clone();
+            }
             let _applied = st.store.apply(
                 &Change::RecordCredentialUse {
                     uuid: person.uuid,

@@ -167,6 +167,7 @@ pub fn profile(p: &Profile<'_>) -> Markup {
             form method="post" action="/ui/logout" {
                 input type="hidden" name="csrf" value=(p.csrf);
                 input type="hidden" name="redirect" value="/ui/profile";
+                button type="submit" #sign-out { "Sign out" }
             }
         },
     )

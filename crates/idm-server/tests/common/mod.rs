@@ -48,6 +48,10 @@ pub struct Opts {
     pub starttls: bool,
     /// Also serve the plain-HTTP listener for reverse proxies (`IDM_HTTP_BIND`).
     pub plain_http: bool,
+    /// Serve HTTPS on this port of 127.0.0.1 with the origin `https://localhost:<port>`
+    /// (instead of [`ORIGIN`] on a port the kernel picks): a browser's WebAuthn needs the page's
+    /// origin, port included, to be the server's. Pick it with [`free_port`].
+    pub localhost_port: Option<u16>,
 }
 
 /// A running server, killed on drop.
@@ -62,6 +66,8 @@ pub struct Server {
     pub http_port: Option<u16>,
     /// The suffix the server announced.
     pub base: String,
+    /// The server's public origin (and OIDC issuer).
+    pub origin: String,
     agent: ureq::Agent,
     admin_token: String,
 }
@@ -81,11 +87,19 @@ impl Server {
         )
         .expect("write config");
         let log = File::create(dir.path().join("server.log")).expect("log file");
+        let (origin, https_bind, want_base) = match opts.localhost_port {
+            Some(p) => (
+                format!("https://localhost:{p}"),
+                format!("127.0.0.1:{p}"),
+                "dc=localhost",
+            ),
+            None => (ORIGIN.to_owned(), "127.0.0.1:0".to_owned(), BASE),
+        };
         let mut cmd = Command::new(SERVER);
         cmd.env("IDM_DATA", dir.path().join("data"))
             .env("IDM_CONFIG", &config)
-            .env("IDM_ORIGIN", ORIGIN)
-            .env("IDM_HTTPS_BIND", "127.0.0.1:0")
+            .env("IDM_ORIGIN", &origin)
+            .env("IDM_HTTPS_BIND", &https_bind)
             .env("IDM_LDAPS_BIND", "127.0.0.1:0")
             .env(
                 "IDM_LDAP_STARTTLS_BIND",
@@ -156,7 +170,10 @@ impl Server {
             .iter()
             .find_map(|l| l.split_once(" base ").map(|(_, b)| b.trim().to_owned()))
             .expect("the base DN");
-        assert_eq!(base, BASE, "the suffix comes from the origin's host name");
+        assert_eq!(
+            base, want_base,
+            "the suffix comes from the origin's host name"
+        );
 
         let agent = agent(&dir.path().join("data/tls/ca.pem"));
         let mut srv = Server {
@@ -167,6 +184,7 @@ impl Server {
             ldap_port,
             http_port,
             base,
+            origin,
             agent,
             admin_token: String::new(),
         };
@@ -393,6 +411,12 @@ fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>>
         let _ = r.read_to_end(&mut buf);
         buf
     })
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick, released again).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address").port()
 }
 
 /// Whether `prog` is on `PATH` (or, with a slash, exists).
