@@ -651,3 +651,43 @@ async fn reset_tokens() {
     let all = serde_json::to_string(&actions).unwrap();
     assert!(!all.contains(&token) && !all.contains(&second));
 }
+
+/// A group's `min_password_length` applies when an admin (or the person) sets a password
+/// through the API, on top of the server's own password rule.
+#[tokio::test]
+async fn group_minimum_password_length_applies_to_api_password_changes() {
+    let st = state();
+    let admin = admin_token(&st).await;
+    person(&st, &admin, "gina").await;
+    group(&st, &admin, "long-passwords", &["gina"]).await;
+    let (s, v) = call(
+        &st,
+        "PUT",
+        "/v1/group/long-passwords/credential_policy",
+        &admin,
+        Some(json!({"min_password_length": 40})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &st,
+        "PUT",
+        "/v1/person/gina/password",
+        &admin,
+        Some(json!({"password": STRONG})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["code"], "password_policy");
+    assert!(v["message"].as_str().unwrap().contains("40"), "{v}");
+    let long = "correct horse battery staple, twice over: ok!";
+    let (s, v) = call(
+        &st,
+        "PUT",
+        "/v1/person/gina/password",
+        &admin,
+        Some(json!({ "password": long })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+}

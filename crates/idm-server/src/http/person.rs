@@ -147,6 +147,18 @@ pub async fn set_password(
         .policy
         .check(&password, &inputs)
         .map_err(|v| AppError::PasswordPolicy(v.to_string()))?;
+    // A group's credential policy may ask for a longer password than the server's own rule.
+    let (st2, p2) = (st.clone(), person.clone());
+    let min_len =
+        blocking(move || Ok(crate::mfa::effective_policy(&st2.store, &p2)?.min_password_length))
+            .await?;
+    if let Some(n) = min_len
+        && password.expose_secret().chars().count() < n
+    {
+        return Err(AppError::PasswordPolicy(format!(
+            "the credential policy of this person's groups requires at least {n} characters"
+        )));
+    }
     let salt = rng::array::<16>()?;
     let params = st.config.password.hash;
     let permit = st
