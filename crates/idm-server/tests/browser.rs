@@ -9,6 +9,12 @@
 //! offline import, runs node, and verifies every ID token it brought back against the JWKS with
 //! the `openidconnect` crate.
 //!
+//! A credential-reset link too: an administrator's one-time link for a person with no
+//! credentials at all in a passkey-only group, opened in the browser (the page, loaded twice,
+//! uses nothing up; the button opens the profile for enrolment only), a passkey registered with
+//! it, the link refused the second time, and the passkey's sign-in; then the audit trail and
+//! the server's log, neither of which may hold the token.
+//!
 //! Without Chromium, node, the npm packages (`npm ci` in tests/browser) or oathtool the browser
 //! test is skipped with a message, unless `IDM_REQUIRE_BROWSER=1` (as in CI), which makes a
 //! missing tool a failure. The API login with a TOTP code needs only oathtool.
@@ -38,6 +44,10 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "ochre-violin-47-tundra";
 const CLIENT: &str = "webapp";
 const POLICY_GROUP: &str = "passkey_only";
+/// Who gets the credential-reset link: no password, no credentials, a passkey-only group.
+const RESET_PERSON: &str = "grace";
+/// Grace's group, its policy set through `PUT /v1/group/{id}/credential_policy`.
+const RESET_GROUP: &str = "passkey_first";
 /// The whole `node --test` run, Chromium included.
 const NODE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -232,6 +242,7 @@ fn passkeys_totp_step_up_policy_and_backup_codes_in_a_browser() {
     // The passkey-only group; carol joins it in the browser test once she has a passkey.
     srv.api("POST", "/v1/group", Some(json!({"name": POLICY_GROUP})));
     set_policy_by_import(&srv, POLICY_GROUP, json!({"min_class": "passkey"}));
+    let reset = reset_link(&srv, &mut people);
 
     let tokens_out = srv.dir().join("tokens.json");
     let artifacts = srv.dir().join("browser");
@@ -245,6 +256,8 @@ fn passkeys_totp_step_up_policy_and_backup_codes_in_a_browser() {
         ("IDM_ADMIN_TOKEN", srv.admin_token().to_owned()),
         ("IDM_PEOPLE", serde_json::to_string(&people).unwrap()),
         ("IDM_POLICY_GROUP", POLICY_GROUP.to_owned()),
+        ("IDM_RESET_PERSON", RESET_PERSON.to_owned()),
+        ("IDM_RESET_URL", reset.url.clone()),
         ("IDM_TOKENS_OUT", tokens_out.display().to_string()),
         ("IDM_ARTIFACTS", artifacts.display().to_string()),
         ("IDM_CHROMIUM", chromium()),
@@ -308,6 +321,12 @@ fn passkeys_totp_step_up_policy_and_backup_codes_in_a_browser() {
             "phishing_resistant",
         ),
         ("g_password", "frank", &["pwd"], "password"),
+        (
+            "h_reset_passkey",
+            RESET_PERSON,
+            &["user", "mfa"],
+            "phishing_resistant",
+        ),
     ];
     for (name, who, amr_has, assurance) in expect {
         let t = &tokens[*name];
@@ -371,7 +390,99 @@ fn passkeys_totp_step_up_policy_and_backup_codes_in_a_browser() {
         (401, Some("mfa_required")),
         "{v}"
     );
+    check_reset_trail(&srv, &reset);
     eprintln!("browser scenarios took {:?}", started.elapsed());
+}
+
+/// A credential-reset link as the admin API made it.
+struct ResetLink {
+    token: String,
+    url: String,
+}
+
+/// Grace, with no password and no credentials, in a group whose passkey-only policy is set
+/// through the API (she does not meet it), and a ten-minute reset link for her.
+fn reset_link(srv: &Server, people: &mut BTreeMap<&str, String>) -> ResetLink {
+    let v = srv.api(
+        "POST",
+        "/v1/person",
+        Some(json!({"name": RESET_PERSON, "display_name": "Grace"})),
+    );
+    people.insert(RESET_PERSON, v["uuid"].as_str().expect("uuid").to_owned());
+    srv.api(
+        "POST",
+        "/v1/group/app_users/members",
+        Some(json!({"members": [RESET_PERSON]})),
+    );
+    srv.api("POST", "/v1/group", Some(json!({"name": RESET_GROUP})));
+    srv.api(
+        "POST",
+        &format!("/v1/group/{RESET_GROUP}/members"),
+        Some(json!({"members": [RESET_PERSON]})),
+    );
+    let changed = srv.api(
+        "PUT",
+        &format!("/v1/group/{RESET_GROUP}/credential_policy"),
+        Some(json!({"min_class": "passkey"})),
+    );
+    assert_eq!(
+        changed["group"]["credential_policy"]["min_class"], "passkey",
+        "{changed}"
+    );
+    let unmet = changed["members_policy_not_met"].to_string();
+    assert!(unmet.contains(RESET_PERSON), "{changed}");
+    let status = srv.api(
+        "GET",
+        &format!("/v1/person/{RESET_PERSON}/credential"),
+        None,
+    );
+    assert_eq!(status["policy_met"], false, "{status}");
+
+    let before = chrono::Utc::now();
+    let (code, v) = srv.call_as(
+        Some(srv.admin_token()),
+        "POST",
+        &format!("/v1/person/{RESET_PERSON}/credential/reset_token"),
+        Some(&json!({"ttl_secs": 600})),
+    );
+    assert_eq!(code, 201, "{v}");
+    let token = v["token"].as_str().expect("a token").to_owned();
+    let url = v["url"].as_str().expect("a URL").to_owned();
+    // The server's configured origin: the page the browser loads, WebAuthn's origin.
+    assert_eq!(url, format!("{}/ui/reset?token={token}", srv.origin));
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(v["expires_at"].clone()).expect("expires_at");
+    let ttl = (expires - before).num_seconds();
+    assert!((590..=610).contains(&ttl), "expires in {ttl} s");
+    ResetLink { token, url }
+}
+
+/// After the browser: the link's making and its (single) use are audited for grace, she now
+/// meets her policy, and the token is in neither the audit trail nor the server's log.
+fn check_reset_trail(srv: &Server, reset: &ResetLink) {
+    let audit = srv.audit(10_000);
+    let about_grace = |action: &str| {
+        audit
+            .iter()
+            .filter(|e| e["action"] == action && e["target"]["name"] == RESET_PERSON)
+            .count()
+    };
+    assert_eq!(about_grace("credential.reset_token.create"), 1);
+    assert_eq!(about_grace("credential.reset_token.use"), 1, "used once");
+    let all = serde_json::to_string(&audit).unwrap();
+    assert!(!all.contains(&reset.token), "the token is in the audit log");
+    let log = srv.log();
+    assert!(log.contains("/ui/reset"), "the log records requests");
+    assert!(
+        !log.contains(&reset.token),
+        "the token is in the server log"
+    );
+    let status = srv.api(
+        "GET",
+        &format!("/v1/person/{RESET_PERSON}/credential"),
+        None,
+    );
+    assert_eq!(status["policy_met"], true, "{status}");
 }
 
 fn jwt_payload(token: &str) -> Value {

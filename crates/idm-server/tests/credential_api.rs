@@ -15,6 +15,7 @@ use idm_model::change::Change;
 use idm_model::credential::{TotpCredential, WebauthnCredential, WebauthnKind};
 use idm_server::config::Config;
 use idm_server::http::app;
+use idm_server::oidc::session;
 use idm_server::state::AppState;
 use idm_server::{mfa, ops};
 use idm_store::{Store, StoreConfig};
@@ -690,4 +691,72 @@ async fn group_minimum_password_length_applies_to_api_password_changes() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+
+/// A credential-reset session ends [`session::RESET_MAX_SECS`] after the link was used, even
+/// when it is in use: restarting its idle timer must not give it a login session's lifetime.
+#[tokio::test]
+async fn a_reset_session_keeps_its_short_lifetime_when_used() {
+    let st = state();
+    let admin = admin_token(&st).await;
+    let dave = person(&st, &admin, "dave").await;
+    let now = Utc::now().timestamp();
+    let (idle, max) = (st.oidc.sso_idle_secs, st.oidc.sso_max_secs);
+    assert!(max > session::RESET_MAX_SECS && idle > 300, "the defaults");
+    let open = |at: i64| {
+        let (found, cookie) =
+            session::create_sso(&st.store, dave, &[], at, idle, session::RESET_MAX_SECS).unwrap();
+        assert!(found.session.reset, "no login methods: a reset session");
+        cookie
+    };
+    let headers = |cookie: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            format!("{}={cookie}", session::SSO_COOKIE).parse().unwrap(),
+        );
+        h
+    };
+    let profile = |cookie: String| {
+        let req = Request::builder()
+            .uri("/ui/profile")
+            .header(header::COOKIE, format!("{}={cookie}", session::SSO_COOKIE))
+            .body(Body::empty())
+            .unwrap();
+        let app = app(st.clone());
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let location = res.headers().get(header::LOCATION).cloned();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                location,
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
+    };
+
+    // Opened 35 minutes ago, and used five minutes later (the idle timer restarted then).
+    let old = open(now - 2100);
+    let found = session::find_sso(&st.store, &headers(&old), now - 1800, idle, max).unwrap();
+    assert!(found.is_some(), "live five minutes in");
+    assert!(
+        session::find_sso(&st.store, &headers(&old), now, idle, max)
+            .unwrap()
+            .is_none(),
+        "over at thirty minutes"
+    );
+    let (status, location, _) = profile(old).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.unwrap(), "/ui/profile/login");
+
+    // A fresh one opens the profile, for enrolment.
+    let (status, _, page) = profile(open(now)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("You opened a credential-reset link"),
+        "{page}"
+    );
 }

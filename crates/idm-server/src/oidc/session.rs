@@ -26,6 +26,8 @@ pub const FLOW_SECS: i64 = 600;
 pub const CONSENT_SECS: i64 = 365 * 86_400;
 /// A DPoP nonce is issued for this long; the previous one is still accepted for as long again.
 pub const DPOP_NONCE_SECS: i64 = 300;
+/// The longest a credential-reset session lives, however recently it was used.
+pub const RESET_MAX_SECS: i64 = 1800;
 
 /// A single sign-on session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -215,6 +217,12 @@ pub fn find_sso(
                 Some(r) if valid(&r.value) => {
                     let mut s = r.value;
                     s.last_seen = now;
+                    // The cap a reset session was opened with, not the login sessions' one.
+                    let max = if s.reset {
+                        max.min(RESET_MAX_SECS)
+                    } else {
+                        max
+                    };
                     let exp = at(sso_expiry(&s, idle, max));
                     (Update::Put(s.clone(), exp), Some(s))
                 }

@@ -29,7 +29,7 @@ use crate::error::AppError;
 use crate::http::ClientIp;
 use crate::mfa;
 use crate::oidc::flow::{form, page_result, run_page};
-use crate::oidc::session::{self, FoundSession, SSO_COOKIE, set_cookie};
+use crate::oidc::session::{self, FoundSession, RESET_MAX_SECS, SSO_COOKIE, set_cookie};
 use crate::rng;
 use crate::state::AppState;
 use crate::ui::mfa_pages::{self, Profile, WebauthnRow};
@@ -801,11 +801,15 @@ pub async fn reset_post(
             now.timestamp(),
             st.oidc.sso_idle_secs,
             // A reset session is short: long enough to enrol, no longer.
-            st.oidc.sso_max_secs.min(1800),
+            st.oidc.sso_max_secs.min(RESET_MAX_SECS),
         )?;
         Ok(see_other(
             "/ui/profile",
-            &[set_cookie(SSO_COOKIE, &value, st.oidc.sso_max_secs.min(1800))],
+            &[set_cookie(
+                SSO_COOKIE,
+                &value,
+                st.oidc.sso_max_secs.min(RESET_MAX_SECS),
+            )],
         ))
     })
     .await

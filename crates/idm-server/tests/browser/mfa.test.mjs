@@ -31,6 +31,10 @@ const NEW_PASSWORD = "quartz-lantern-92-meadow-sleet";
 const ADMIN_TOKEN = env("IDM_ADMIN_TOKEN");
 const PEOPLE = JSON.parse(env("IDM_PEOPLE")); // name → UUID
 const POLICY_GROUP = env("IDM_POLICY_GROUP");
+/** Who has the credential-reset link (no password, no credentials, a passkey-only group). */
+const RESET_PERSON = env("IDM_RESET_PERSON");
+/** Their one-time link, as the admin API made it: `${BASE}/ui/reset?token=…`. */
+const RESET_URL = env("IDM_RESET_URL");
 const TOKENS_OUT = env("IDM_TOKENS_OUT");
 const ARTIFACTS = env("IDM_ARTIFACTS");
 const CHROMIUM = process.env.IDM_CHROMIUM || "/usr/bin/chromium";
@@ -564,4 +568,51 @@ scenario("g: a security key after the password; renamed, then removed, on the pr
   await page.fill("#password", NEW_PASSWORD);
   await page.click('form[action="/ui/profile/login"] button[type=submit]');
   await page.waitForURL(`${BASE}/ui/profile`);
+});
+
+scenario("h: a credential-reset link opens the profile once; the passkey made with it signs in", async (open) => {
+  const p = await open();
+  const { page } = p;
+  assert.ok(RESET_URL.startsWith(`${BASE}/ui/reset?token=`), RESET_URL);
+  // The link's page is only a button: loading it (a link scanner, a reload) uses nothing up.
+  for (let i = 0; i < 2; i++) {
+    const res = await page.goto(RESET_URL);
+    assert.equal(res.status(), 200);
+    await page.locator("#reset-continue").waitFor();
+  }
+  await shot(page, "reset-link");
+  await page.click("#reset-continue");
+  await page.waitForURL(`${BASE}/ui/profile`);
+  await page.getByText("You opened a credential-reset link").waitFor();
+  assert.equal(await page.locator("#passkeys li").count(), 0);
+
+  // The reset session signs in to nothing: the application's request gets the login page.
+  await authorize(page);
+  await page.waitForURL(/\/ui\/login\?flow=/);
+  assert.ok(!page.url().startsWith(REDIRECT_URI), page.url());
+  await page.locator("#passkey-button").waitFor();
+
+  // Still open for enrolment: a passkey.
+  await page.goto(`${BASE}/ui/profile`);
+  await page.getByText("You opened a credential-reset link").waitFor();
+  await enrolPasskey(p, "phone");
+  const creds = await p.credentials();
+  assert.equal(creds.length, 1);
+  assert.equal(creds[0].isResidentCredential, true);
+  assert.equal(creds[0].userHandle,
+    Buffer.from(PEOPLE[RESET_PERSON].replace(/-/g, ""), "hex").toString("base64"));
+
+  // The link worked once.
+  await page.goto(RESET_URL);
+  await page.click("#reset-continue");
+  await page.getByText("Link not valid").waitFor();
+  assert.equal(new URL(page.url()).pathname, "/ui/reset");
+
+  // The passkey signs in, without a username.
+  const flow = await authorize(page);
+  await page.waitForURL(/\/ui\/login\?flow=/);
+  await page.click("#passkey-button");
+  const claims = await exchange("h_reset_passkey", await codeAtApplication(page, flow), flow);
+  assertPasskeyLogin(claims, RESET_PERSON);
+  assert.ok(!claims.amr.includes("pwd"));
 });
