@@ -691,6 +691,7 @@ async fn group_minimum_password_length_applies_to_api_password_changes() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+}
 
 /// A credential-reset session ends [`session::RESET_MAX_SECS`] after the link was used, even
 /// when it is in use: restarting its idle timer must not give it a login session's lifetime.

@@ -773,7 +773,7 @@ pub async fn consent_post(
             st.oidc.sso_idle_secs,
             st.oidc.sso_max_secs,
         )?
-        .filter(|s| s.session.subject == *subject);
+        .filter(|s| s.session.subject == *subject && !s.session.reset);
         let Some(found) = found else {
             return Ok(error_page(
                 StatusCode::BAD_REQUEST,
