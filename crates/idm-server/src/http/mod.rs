@@ -146,7 +146,8 @@ pub fn app(state: AppState) -> Router {
 async fn log_and_harden(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // A reference-counted copy, not a new string: only logged if at all.
+    let uri = req.uri().clone();
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // Only the JWKS and discovery documents set their own (public, short) caching.
@@ -163,6 +164,7 @@ async fn log_and_harden(req: Request, next: Next) -> Response {
     );
     let status = res.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
+    let path = uri.path();
     if res.status().is_server_error() {
         tracing::warn!(%method, path, status, micros, "request");
     } else {

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -87,14 +87,14 @@ pub fn request_headers(headers: &HeaderMap) -> Result<RequestHeaders, OidcError>
     RequestHeaders::from_pairs(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
 }
 
-/// `GET /.well-known/openid-configuration`.
-pub async fn discovery(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    st.oidc.published().discovery.respond(&headers)
+/// `GET /.well-known/openid-configuration`. (The request itself, not a copy of its headers.)
+pub async fn discovery(State(st): State<AppState>, req: Request) -> Response {
+    st.oidc.published().discovery.respond(req.headers())
 }
 
 /// `GET /oauth2/jwks`: active, next and retired public keys.
-pub async fn jwks(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    st.oidc.published().jwks.respond(&headers)
+pub async fn jwks(State(st): State<AppState>, req: Request) -> Response {
+    st.oidc.published().jwks.respond(req.headers())
 }
 
 /// Audits a request for something outside the profile, with the crate's telemetry class.
