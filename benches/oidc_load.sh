@@ -40,11 +40,13 @@
 #            consecutive idm grant runs (nothing in between) to show the rate does not decline.
 #            For idm runs the database file's size and mtime and the process's write_bytes
 #            (/proc/PID/io) are recorded before and after (nothing may be stored per token).
-#   logab    LOGAB_ROUNDS (2) rounds of idm with its default log level (info: a line per request,
-#            one more per client_credentials token) then with IDM_LOG=warn, each freshly
-#            started, all three endpoints: what the per-request log lines cost.
+#   logab    LOGAB_ROUNDS (2) rounds of idm with its default log level (info) then with
+#            IDM_LOG=warn, each freshly started, all three endpoints: what logging costs (before
+#            55b48fd an info line per request and one more per client_credentials token; since
+#            then those lines are at debug, so the two should agree).
 #   rssafter idm freshly started, DUR of grants, then VmRSS and threads 0/10/20/30/60 s later.
-#   signbench  CPU per ES256 signature: p256 0.14 (idm), ring 0.17 (linked for TLS), Node/OpenSSL.
+#   signbench  CPU per ES256 signature: p256 0.14 (idm before d435b86), ring 0.17 (idm since),
+#            Node/OpenSSL.
 #   summary  medians per server and endpoint, idm/node ratios taken within each round, the
 #            consecutive grant runs, RSS and start-up (markdown on stdout).
 #
@@ -339,8 +341,8 @@ if has_step run; then
 fi
 
 # ------------------------------------------------------------------ 6. what the request log costs
-# LOGAB_ROUNDS rounds of: idm with the default log level (info: one line per request, one more
-# per client_credentials token) then idm with IDM_LOG=warn, each freshly started, all three
+# LOGAB_ROUNDS rounds of: idm with the default log level (info; before 55b48fd one line per
+# request, one more per client_credentials token) then idm with IDM_LOG=warn, each freshly started, all three
 # endpoints.
 if has_step logab; then
     WRKOUT=$RES/wrk-$STAMP; mkdir -p "$WRKOUT"
@@ -356,7 +358,8 @@ fi
 
 # ------------------------------------------------------------------ 7. RSS after a grant load
 # idm freshly started, DUR of client_credentials at CONNS connections, then VmRSS and the thread
-# count right after and 10, 20, 30, 60 s later (tokio's blocking threads exit after 10 s idle).
+# count right after and 10, 20, 30, 60 s later (idle blocking threads exit after 2 s since
+# serve::runtime, after tokio's default 10 s before).
 if has_step rssafter; then
     out=$RES/rssafter-$STAMP.jsonl
     read -r idle waited < <(wait_quiet)
@@ -374,8 +377,8 @@ fi
 
 # ------------------------------------------------------------------ 8. ES256 signing cost
 # One P-256 signature over a 456-byte input, thread CPU time, median of 7 batches of 2000, pinned
-# to SERVER_CPU: p256 0.14 (what idm-oidc signs with), ring 0.17 (already linked into idm-server
-# as rustls' crypto provider) and Node 22's crypto.sign (OpenSSL; what oidc-provider uses via
+# to SERVER_CPU: p256 0.14 (what idm-oidc signed with until d435b86), ring 0.17 (what it signs
+# with since; also rustls' crypto provider) and Node 22's crypto.sign (OpenSSL; what oidc-provider uses via
 # jose). A throwaway cargo project in $W/sigbench, built --offline from the local registry.
 if has_step signbench; then
     SB=$W/sigbench; mkdir -p "$SB/src"

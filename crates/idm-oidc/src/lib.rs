@@ -1,7 +1,8 @@
 //! OAuth 2.0 and OpenID Connect for idm, as a sans-IO library.
 //!
-//! Nothing here reads a clock, draws randomness on its own, opens a socket or touches a
-//! file: `now` (unix seconds) and an RNG (or the random bytes themselves) come in as
+//! Nothing here reads a clock, opens a socket or touches a file, and only ES256 signing draws
+//! randomness on its own (ring's sealed `SecureRandom`; see [`jose::SigningKey`]'s module):
+//! `now` (unix seconds) and an RNG (or the random bytes themselves) come in as
 //! arguments, looked-up records (client registrations, authorization codes, refresh
 //! families, user claims) come in as data, and every function returns what the server
 //! must store and what it must send. That is what lets the fuzzers feed the parsers any
@@ -10,8 +11,9 @@
 //! Randomness: functions that sign or mint take `&mut R` with `R: rand_core::CryptoRng`
 //! (rand_core 0.10, re-exported as [`rand_core`]) — e.g. rand 0.10's OS-backed RNG in the
 //! server, a seeded `StdRng` in tests; functions that mint one value take its bytes
-//! (`[u8; 32]`). ES256 signatures are deterministic (RFC 6979); RSA uses the RNG for
-//! blinding and PSS salts.
+//! (`[u8; 32]`). ES256 is signed with ring, whose hedged nonce comes from the OS CSPRNG (a
+//! sealed trait leaves no way to pass an RNG in; the one exception, documented in
+//! `jose/keys.rs`); RSA uses the RNG for blinding and PSS salts.
 //!
 //! # The profile
 //! One deliberately small profile, close to FAPI 2.0 baseline: `response_type=code` with

@@ -63,10 +63,7 @@ fn main() -> ExitCode {
         Cmd::Run => {
             fixed_mmap_threshold();
             init_logging(cfg.log_format);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match serve::runtime() {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.to_string()),
             };
@@ -275,8 +272,11 @@ fn fail(msg: &str) -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("IDM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a terminal: escape codes in a log file or journal are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),

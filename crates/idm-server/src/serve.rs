@@ -70,6 +70,36 @@ pub fn open_store(cfg: &Config) -> Result<Store, ServeError> {
     }
 }
 
+/// Most threads tokio's blocking pool may run per core (see [`runtime`]).
+const BLOCKING_THREADS_PER_CORE: usize = 8;
+/// Fewest blocking threads, whatever the core count.
+const MIN_BLOCKING_THREADS: usize = 16;
+/// An idle blocking thread exits after this long (tokio's default is 10 s).
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// The server's runtime: a worker thread per core, and a bounded blocking pool.
+///
+/// tokio's default allows 512 blocking threads. Each request that runs store work hands a task
+/// to that pool; on a busy core a finished thread is often not back in the idle list when the
+/// next task arrives, so a burst of requests grew the pool to hundreds of threads, and their
+/// stacks and malloc arenas kept the process at ≈ 35 MiB after the burst (12 MiB before).
+/// Beyond the cap, tasks wait in tokio's queue: nothing in the server waits on another
+/// blocking task (argon2 runs on its own threads, `hashpool`, behind a semaphore taken in async
+/// code), so the cap can delay but not deadlock. Store writes serialise on redb's one writer
+/// anyway; reads take microseconds.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(
+            cores
+                .saturating_mul(BLOCKING_THREADS_PER_CORE)
+                .max(MIN_BLOCKING_THREADS),
+        )
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+}
+
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> Result<(), ServeError> {
     let started = std::time::Instant::now();
@@ -383,5 +413,36 @@ async fn shutdown_signal() {
                 let _ = ctrl_c.await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_blocking_pool_runs_more_tasks_than_threads() {
+        let rt = runtime().unwrap();
+        let threads = rt.block_on(async {
+            let tasks: Vec<_> = (0..200)
+                .map(|_| {
+                    tokio::task::spawn_blocking(|| {
+                        std::thread::sleep(Duration::from_millis(1));
+                        std::thread::current().id()
+                    })
+                })
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            for t in tasks {
+                seen.insert(t.await.unwrap());
+            }
+            seen.len()
+        });
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cap = (cores * BLOCKING_THREADS_PER_CORE).max(MIN_BLOCKING_THREADS);
+        assert!(
+            threads <= cap,
+            "{threads} blocking threads for a cap of {cap}"
+        );
     }
 }

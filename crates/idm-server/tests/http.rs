@@ -380,3 +380,83 @@ async fn client_registration_mapping() {
         ClientAuthMethod::PrivateKeyJwt { .. }
     ));
 }
+
+/// A `client_credentials` grant by a cached client is answered in memory: with the one blocking
+/// thread of the runtime taken, it still completes, while a grant that needs the store (a wrong
+/// secret is audited) waits for that thread. Client changes show at once.
+#[test]
+fn cached_client_credentials_grant_needs_no_blocking_thread() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let st = state();
+        let t = admin_token(&st).await;
+        let j = |v: serde_json::Value| v.to_string();
+        for (path, body) in [
+            ("/v1/service_account", serde_json::json!({"name": "robot", "display_name": "Robot"})),
+            ("/v1/group", serde_json::json!({"name": "api_users"})),
+        ] {
+            let (s, v) = call(&st, "POST", path, Some(&t), Some(&j(body))).await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+        }
+        let create = serde_json::json!({"name": "batch", "display_name": "Batch", "origin": "https://batch.example.com"});
+        let (s, v) = call(&st, "POST", "/v1/oauth2", Some(&t), Some(&j(create))).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let secret = v["secret"].as_str().unwrap().to_owned();
+        let patch = serde_json::json!({"service_account": "robot"});
+        let (s, v) = call(&st, "PATCH", "/v1/oauth2/batch", Some(&t), Some(&j(patch))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let map = serde_json::json!({"scopes": ["api.read"]});
+        let path = "/v1/oauth2/batch/scope_map/api_users";
+        let (s, v) = call(&st, "PUT", path, Some(&t), Some(&j(map))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+
+        let grant = |secret: &str| {
+            use base64ct::Encoding;
+            let basic = base64ct::Base64::encode_string(format!("batch:{secret}").as_bytes());
+            let req = Request::builder()
+                .method("POST")
+                .uri("/oauth2/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, format!("Basic {basic}"))
+                .body(Body::from("grant_type=client_credentials"))
+                .unwrap();
+            app(st.clone()).oneshot(req)
+        };
+        // The first grant reads the client (on the blocking thread) and caches it.
+        assert_eq!(grant(&secret).await.unwrap().status(), StatusCode::OK);
+
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::task::spawn_blocking(move || wait.recv());
+        let fast = tokio::time::timeout(std::time::Duration::from_secs(10), grant(&secret))
+            .await
+            .expect("answered without a blocking thread")
+            .unwrap();
+        assert_eq!(fast.status(), StatusCode::OK);
+        assert_eq!(fast.headers()[header::CACHE_CONTROL], "no-store");
+        let bytes = axum::body::to_bytes(fast.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["scope"], "api.read");
+        assert_eq!(v["token_type"], "Bearer");
+        // A wrong secret goes the blocking way (the failure is audited): it waits.
+        let mut slow = Box::pin(grant("wrong"));
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), &mut slow)
+                .await
+                .is_err(),
+            "a refusal waits for the blocking thread"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(slow.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+        // Locking the service account takes effect on the next grant.
+        let lock = serde_json::json!({"reason": "test"});
+        let (s, v) = call(&st, "POST", "/v1/account/robot/lock", Some(&t), Some(&j(lock))).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+        assert_eq!(grant(&secret).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    });
+}

@@ -1342,6 +1342,69 @@ fn client_credentials_and_the_reverse_proxy_listener() {
         before,
         "client_credentials writes nothing per token"
     );
+
+    // Served from memory (the client and its service account are cached), yet every change
+    // shows on the next request.
+    let grant = |secret: &str, scope: Option<&str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let (s, _, t) = post(&w, "/oauth2/token", &form, Some(("batch", secret)), &[]);
+        (s, t)
+    };
+    // A locked service account gets nothing; unlocked, it does again.
+    w.srv.api(
+        "POST",
+        "/v1/account/robot/lock",
+        Some(json!({"reason": "compromised"})),
+    );
+    let (s, e) = grant(&secret, None);
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{e}"
+    );
+    w.srv.api("POST", "/v1/account/robot/unlock", None);
+    assert_eq!(grant(&secret, None).0, 200);
+    // A scope added to the client's scope map may be asked for at once.
+    assert_eq!(grant(&secret, Some("api.write")).0, 400);
+    w.srv.api(
+        "PUT",
+        "/v1/oauth2/batch/scope_map/app_users",
+        Some(json!({"scopes": ["openid", "api.read", "api.write"]})),
+    );
+    let (s, t) = grant(&secret, Some("api.write"));
+    assert_eq!((s, t["scope"].as_str()), (200, Some("api.write")), "{t}");
+    // After a secret reset the old secret is refused (and audited), the new one works.
+    let reset = w.srv.api("POST", "/v1/oauth2/batch/reset_secret", None);
+    let new_secret = reset["secret"].as_str().unwrap().to_owned();
+    let (s, e) = grant(&secret, None);
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{e}"
+    );
+    assert!(audit_has(&w, "client authentication failed"));
+    let secret = new_secret;
+    assert_eq!(grant(&secret, None).0, 200);
+    // A wrong secret for a cached client is refused too.
+    assert_eq!(grant("not-the-secret", None).0, 401);
+
+    // JWKS and discovery: rendered once, with an entity tag for conditional requests.
+    for path in ["/oauth2/jwks", "/.well-known/openid-configuration"] {
+        let (s, h, body) = get(&w, path, &[]);
+        assert_eq!(s, 200);
+        assert_eq!(h["cache-control"], "public, max-age=300");
+        assert_eq!(h["content-type"], "application/json");
+        assert!(serde_json::from_str::<Value>(&body).is_ok());
+        let etag = h["etag"].to_str().unwrap().to_owned();
+        let (s, h304, body) = get(&w, path, &[("if-none-match", &etag)]);
+        assert_eq!((s, body.as_str()), (304, ""));
+        assert_eq!(h304["etag"].to_str().unwrap(), etag);
+        assert_eq!(get(&w, path, &[("if-none-match", "\"other\"")]).0, 200);
+    }
+    let jwks_etag = get(&w, "/oauth2/jwks", &[]).1["etag"].clone();
     // Rotation without a publish delay (`oidc.key_publish_secs = 0`): the new key signs at once;
     // tokens signed by the old one stay valid while it is published as retired.
     let token = || {
@@ -1364,6 +1427,11 @@ fn client_credentials_and_the_reverse_proxy_listener() {
     wait_for_keys(&w, 2);
     let after_rotation = token();
     assert_ne!(kid(&before_rotation), kid(&after_rotation));
+    assert_ne!(
+        get(&w, "/oauth2/jwks", &[]).1["etag"],
+        jwks_etag,
+        "new keys, a new JWKS version"
+    );
     for t in [&before_rotation, &after_rotation] {
         let (_, _, v) = post(
             &w,

@@ -151,21 +151,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes every record expired at `now`; returns how many.
+    /// Removes every record expired at `now`; returns how many. Looks in a read transaction
+    /// first and opens a write transaction (a durable commit) only when something expired, so
+    /// the periodic sweep of an idle server writes nothing.
     pub fn sweep_ephemeral(&self, now: DateTime<Utc>) -> Result<usize> {
+        let dead = {
+            let txn = self.db().begin_read()?;
+            expired_keys(&txn.open_table(EPHEMERAL)?, now)?
+        };
+        if dead.is_empty() {
+            return Ok(0);
+        }
         let txn = self.db().begin_write()?;
         let n;
         {
             let mut t = txn.open_table(EPHEMERAL)?;
-            let mut dead: Vec<(u8, String)> = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                let s: Stored = serde_json::from_slice(v.value())?;
-                if s.expires_at <= now.timestamp() {
-                    let (kind, key) = k.value();
-                    dead.push((kind, key.to_owned()));
-                }
-            }
+            // Looked up again: a record may have been replaced since the read.
+            let dead = expired_keys(&t, now)?;
             n = dead.len();
             for (kind, key) in dead {
                 t.remove((kind, key.as_str()))?;
@@ -174,6 +176,28 @@ impl Store {
         txn.commit()?;
         Ok(n)
     }
+}
+
+/// Only the expiry of a stored record (`data` is skipped, not decoded).
+#[derive(Deserialize)]
+struct Expiry {
+    expires_at: i64,
+}
+
+fn expired_keys(
+    t: &impl ReadableTable<(u8, &'static str), &'static [u8]>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(u8, String)>> {
+    let mut dead = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        let s: Expiry = serde_json::from_slice(v.value())?;
+        if s.expires_at <= now.timestamp() {
+            let (kind, key) = k.value();
+            dead.push((kind, key.to_owned()));
+        }
+    }
+    Ok(dead)
 }
 
 /// What [`Store::update_ephemeral`] does with the record.

@@ -66,6 +66,9 @@ pub struct Store {
     /// Bumped after every committed change to entries, so derived views (the LDAP directory)
     /// know when to rebuild without reading the database.
     generation: std::sync::atomic::AtomicU64,
+    /// The same for OAuth2 client registrations (kept apart so that a client change does not
+    /// rebuild the LDAP view).
+    clients_generation: std::sync::atomic::AtomicU64,
 }
 
 /// An account's new opaque authentication state to store with an audit event (`None` inside
@@ -86,6 +89,7 @@ impl Store {
             db,
             config,
             generation: Default::default(),
+            clients_generation: Default::default(),
         };
         s.init()?;
         Ok(s)
@@ -99,6 +103,7 @@ impl Store {
             db,
             config,
             generation: Default::default(),
+            clients_generation: Default::default(),
         };
         s.init()?;
         Ok(s)
@@ -173,6 +178,20 @@ impl Store {
 
     fn bump(&self) {
         self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Changes whenever an OAuth2 client registration was written or deleted since the last
+    /// call saw it. A client also changes with entries (a deleted group leaves its scope maps),
+    /// so caches of registrations key on both this and [`Store::generation`]. Read it *before*
+    /// the read transaction the cached value comes from: it is bumped after the commit.
+    pub fn clients_generation(&self) -> u64 {
+        self.clients_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_clients(&self) {
+        self.clients_generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 

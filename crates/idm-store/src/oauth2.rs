@@ -25,22 +25,9 @@ impl Store {
         Ok(out)
     }
 
-    /// By client_id or UUID.
+    /// By client_id or UUID (see [`Reader::oauth2_client`]).
     pub fn oauth2_client(&self, id: &str) -> Result<Option<OAuth2Client>> {
-        let txn = self.db().begin_read()?;
-        let names = txn.open_table(OAUTH2_CLIENT_NAMES)?;
-        let uuid = match names.get(id)? {
-            Some(u) => u.value(),
-            None => match Uuid::try_parse(id) {
-                Ok(u) => u.as_u128(),
-                Err(_) => return Ok(None),
-            },
-        };
-        let t = txn.open_table(OAUTH2_CLIENTS)?;
-        match t.get(uuid)? {
-            Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
-            None => Ok(None),
-        }
+        self.read()?.oauth2_client(id)
     }
 
     /// Creates (`create`) or replaces a client, with an audit entry saying `summary`.
@@ -71,6 +58,7 @@ impl Store {
             ),
         )?;
         txn.commit()?;
+        self.bump_clients();
         Ok(seq)
     }
 
@@ -98,6 +86,7 @@ impl Store {
             event(now, actor, "oauth2.delete", &client, "deleted", source),
         )?;
         txn.commit()?;
+        self.bump_clients();
         Ok(seq)
     }
 }

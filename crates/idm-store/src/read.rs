@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use idm_model::oauth2::OAuth2Client;
 use idm_model::{Entry, EntryKind, Tombstone};
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableMultimapTable, ReadableTable,
@@ -33,6 +34,8 @@ pub trait Reader {
     fn uuids_of_kind(&self, kind: EntryKind) -> Result<Vec<Uuid>>;
     fn tombstone(&self, uuid: Uuid) -> Result<Option<Tombstone>>;
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// An OAuth2 client by `client_id` or UUID.
+    fn oauth2_client(&self, id: &str) -> Result<Option<OAuth2Client>>;
 
     /// Groups the entry is directly in.
     fn member_of(&self, uuid: Uuid) -> Result<Vec<Uuid>> {
@@ -165,6 +168,22 @@ macro_rules! impl_reader {
             fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
                 let t = self.open_table(META)?;
                 Ok(t.get(key)?.map(|v| v.value().to_vec()))
+            }
+
+            fn oauth2_client(&self, id: &str) -> Result<Option<OAuth2Client>> {
+                let names = self.open_table(OAUTH2_CLIENT_NAMES)?;
+                let uuid = match names.get(id)? {
+                    Some(u) => u.value(),
+                    None => match Uuid::try_parse(id) {
+                        Ok(u) => u.as_u128(),
+                        Err(_) => return Ok(None),
+                    },
+                };
+                let t = self.open_table(OAUTH2_CLIENTS)?;
+                match t.get(uuid)? {
+                    Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
+                    None => Ok(None),
+                }
             }
         }
     };

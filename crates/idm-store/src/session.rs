@@ -59,20 +59,21 @@ impl Store {
         Ok(existed)
     }
 
-    /// Removes sessions expired at `now`; returns how many.
+    /// Removes sessions expired at `now`; returns how many. Like
+    /// [`Store::sweep_ephemeral`], commits only when something expired.
     pub fn sweep_sessions(&self, now: DateTime<Utc>) -> Result<usize> {
+        let expired = {
+            let txn = self.db().begin_read()?;
+            expired_sessions(&txn.open_table(SESSIONS)?, now)?
+        };
+        if expired.is_empty() {
+            return Ok(0);
+        }
         let txn = self.db().begin_write()?;
         let n;
         {
             let mut t = txn.open_table(SESSIONS)?;
-            let mut expired = Vec::new();
-            for row in t.iter()? {
-                let (k, v) = row?;
-                let s: Session = serde_json::from_slice(v.value())?;
-                if s.expires_at <= now {
-                    expired.push(k.value());
-                }
-            }
+            let expired = expired_sessions(&t, now)?;
             n = expired.len();
             for k in expired {
                 t.remove(k)?;
@@ -81,4 +82,19 @@ impl Store {
         txn.commit()?;
         Ok(n)
     }
+}
+
+fn expired_sessions(
+    t: &impl ReadableTable<u128, &'static [u8]>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u128>> {
+    let mut expired = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        let s: Session = serde_json::from_slice(v.value())?;
+        if s.expires_at <= now {
+            expired.push(k.value());
+        }
+    }
+    Ok(expired)
 }

@@ -606,6 +606,45 @@ fn ephemeral_records_expire_and_update_atomically() {
 }
 
 #[test]
+fn sweeps_commit_only_when_something_expired() {
+    use idm_store::{EphemeralKind, Session};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.redb");
+    let s = Store::open(&path, StoreConfig::default()).unwrap();
+    let t = t0();
+    s.put_ephemeral(
+        EphemeralKind::ReplayJti,
+        "j1",
+        &"x",
+        t + Duration::seconds(60),
+    )
+    .unwrap();
+    s.put_session(&Session {
+        id: Uuid::from_u128(5),
+        account: Uuid::from_u128(6),
+        digest: "00".repeat(32),
+        created_at: t,
+        expires_at: t + Duration::seconds(60),
+    })
+    .unwrap();
+    let stamp = || {
+        let m = std::fs::metadata(&path).unwrap();
+        (m.modified().unwrap(), m.len())
+    };
+    let before = stamp();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert_eq!(s.sweep_ephemeral(t).unwrap(), 0);
+    assert_eq!(s.sweep_sessions(t).unwrap(), 0);
+    assert_eq!(stamp(), before, "nothing expired: no write transaction");
+    let later = t + Duration::seconds(61);
+    assert_eq!(s.sweep_ephemeral(later).unwrap(), 1);
+    assert_eq!(s.sweep_sessions(later).unwrap(), 1);
+    assert_ne!(stamp(), before);
+    assert!(s.session(Uuid::from_u128(5)).unwrap().is_none());
+    assert!(!s.delete_ephemeral(EphemeralKind::ReplayJti, "j1").unwrap());
+}
+
+#[test]
 fn oauth2_clients_are_validated_audited_exported_and_forget_deleted_groups() {
     use idm_model::oauth2::{ClientKind, Lifetimes, OAuth2Client, SigningAlg};
     let s = store();
@@ -634,12 +673,18 @@ fn oauth2_clients_are_validated_audited_exported_and_forget_deleted_groups() {
         created_at: t0(),
         modified_at: t0(),
     };
+    let (entries_gen, clients_gen) = (s.generation(), s.clients_generation());
     s.put_oauth2_client(&c, true, "created", &actor(), t0(), None)
         .unwrap();
+    // A client change moves the clients' generation only (the LDAP view does not rebuild).
+    assert_ne!(s.clients_generation(), clients_gen);
+    assert_eq!(s.generation(), entries_gen);
+    let clients_gen = s.clients_generation();
     assert!(matches!(
         s.put_oauth2_client(&c, true, "again", &actor(), t0(), None),
         Err(StoreError::Conflict(_))
     ));
+    assert_eq!(s.clients_generation(), clients_gen, "nothing committed");
     c.redirect_uris.insert("http://evil.example.com/cb".into());
     assert!(matches!(
         s.put_oauth2_client(&c, false, "bad", &actor(), t0(), None),
@@ -676,13 +721,34 @@ fn oauth2_clients_are_validated_audited_exported_and_forget_deleted_groups() {
             .scope_maps
             .is_empty()
     );
+    // By UUID too, inside any transaction.
+    assert_eq!(
+        s.read()
+            .unwrap()
+            .oauth2_client(&Uuid::from_u128(77).to_string())
+            .unwrap()
+            .unwrap()
+            .name,
+        "wiki"
+    );
+    let clients_gen = s.clients_generation();
+    s.delete_oauth2_client(Uuid::from_u128(77), &actor(), t0(), None)
+        .unwrap();
+    assert_ne!(s.clients_generation(), clients_gen);
+    assert!(s.oauth2_client("wiki").unwrap().is_none());
     let audit = s
         .audit(&AuditFilter {
             target: Some("wiki".into()),
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(audit[0].event.action, "oauth2.create");
+    // Newest first.
+    assert_eq!(audit[0].event.action, "oauth2.delete");
+    assert_eq!(audit.last().unwrap().event.action, "oauth2.create");
+    c.redirect_uris.remove("http://evil.example.com/cb");
+    c.scope_maps.clear();
+    s.put_oauth2_client(&c, true, "created again", &actor(), t0(), None)
+        .unwrap();
     // Export → import into a fresh store keeps the client.
     let json = s.snapshot(true).unwrap().to_json().unwrap();
     let fresh = Store::in_memory(StoreConfig::default()).unwrap();

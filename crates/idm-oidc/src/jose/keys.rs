@@ -1,14 +1,40 @@
 //! Signing and verifying keys, and the server's rotating key set.
 //!
-//! Private keys are zeroized when dropped: `p256::ecdsa::SigningKey` and
-//! `rsa::RsaPrivateKey` both implement `ZeroizeOnDrop`, and the PKCS#8 PEM export returns
-//! `Zeroizing<String>`. `Debug` never prints key material.
+//! **ES256 signs with `ring`** (`EcdsaKeyPair`, P-256 fixed-length `r||s`): its `nistz256`
+//! assembly signs in ≈ 13 µs where `p256` 0.14 took ≈ 50 µs, and signing is most of the cost
+//! of a `client_credentials` grant. `p256` still generates keys (from the injected RNG),
+//! imports and exports PKCS#8, writes the JWK and verifies.
+//!
+//! **The one place this crate draws its own randomness.** ring's ECDSA signing needs a
+//! `ring::rand::SecureRandom`, a *sealed* trait whose only implementation for production use
+//! is `ring::rand::SystemRandom` (the OS CSPRNG through `getrandom`), so a caller's
+//! `CryptoRng` cannot be handed in. ES256 signing (and building the ring key pair) therefore
+//! uses `SystemRandom` here, and only here; the `rng` argument of [`SigningKey::sign`] keeps
+//! serving RSA blinding and PSS salts, and everything else still takes injected randomness.
+//! That is acceptable at this spot because:
+//! - ring hedges every nonce: it is a hash of a per-key secret (itself drawn once when the key
+//!   pair is built), fresh OS randomness and the message digest, so even a weak or repeating
+//!   random source cannot leak the key through nonce reuse (the failure that makes ECDSA
+//!   randomness matter);
+//! - a failure of the OS source is an `OidcError`, never a panic;
+//! - nothing observable depends on the signature bytes: tests, fuzzers and benches verify
+//!   signatures rather than compare them. What is lost is byte-for-byte reproducible ES256
+//!   tokens under a seeded RNG (with `p256` they were deterministic, RFC 6979, and ignored
+//!   the RNG too).
+//!
+//! **Zeroizing.** `p256::ecdsa::SigningKey` and `rsa::RsaPrivateKey` implement
+//! `ZeroizeOnDrop`, the PKCS#8 PEM export returns `Zeroizing<String>`, and the scalar copied
+//! into ring passes through a `Zeroizing` buffer. ring's `EcdsaKeyPair` itself is *not*
+//! zeroized when dropped (ring implements no zeroizing, and `unsafe` is forbidden here), so
+//! each P-256 key the process loads leaves one copy of its scalar in freed memory after the
+//! key set drops it — the same as the TLS private key, which rustls holds in ring too. Key
+//! sets are rebuilt only when keys rotate. `Debug` never prints key material.
 //!
 //! RSA uses the `rsa` 0.10 line, whose private-key operations run on constant-time
 //! `crypto-bigint` arithmetic (the 0.9 line's Marvin timing leak is RUSTSEC-2023-0071);
 //! signing additionally blinds with the injected RNG.
 
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Verifier;
 use rand_core::CryptoRng;
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
@@ -229,7 +255,7 @@ pub struct SigningKey {
 }
 
 enum SecretMaterial {
-    P256(p256::ecdsa::SigningKey),
+    P256(Box<P256Secret>),
     Rsa(Box<RsaPrivateKey>),
 }
 
@@ -297,7 +323,7 @@ impl SigningKey {
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, OidcError> {
         use rsa::pkcs8::{EncodePrivateKey, LineEnding};
         match &self.secret {
-            SecretMaterial::P256(sk) => sk.to_pkcs8_pem(LineEnding::LF),
+            SecretMaterial::P256(p) => p.key.to_pkcs8_pem(LineEnding::LF),
             SecretMaterial::Rsa(key) => key.to_pkcs8_pem(LineEnding::LF),
         }
         .map_err(|_| OidcError::Key("PKCS#8 encoding"))
@@ -321,20 +347,16 @@ impl SigningKey {
         &self.public
     }
 
-    /// Signs `message` (the JWS signing input). ES256 signing is deterministic (RFC 6979)
-    /// and ignores `rng`; RSA uses it for blinding (RS256) and the PSS salt (PS256).
+    /// Signs `message` (the JWS signing input). ES256 ignores `rng` and signs with ring, whose
+    /// nonce comes from the OS (see the module documentation); RSA uses `rng` for blinding
+    /// (RS256) and the PSS salt (PS256).
     pub fn sign<R: CryptoRng + ?Sized>(
         &self,
         message: &[u8],
         rng: &mut R,
     ) -> Result<Vec<u8>, OidcError> {
         match (&self.secret, self.alg) {
-            (SecretMaterial::P256(sk), _) => {
-                let sig: p256::ecdsa::Signature = sk
-                    .try_sign(message)
-                    .map_err(|_| OidcError::Internal("ECDSA signing"))?;
-                Ok(sig.to_bytes().to_vec())
-            }
+            (SecretMaterial::P256(p), _) => p.sign(message),
             (SecretMaterial::Rsa(key), JwsAlg::PS256) => key
                 .sign_with_rng(rng, Pss::<Sha256>::new(), &Sha256::digest(message))
                 .map_err(|_| OidcError::Internal("RSA signing")),
@@ -354,7 +376,7 @@ impl SigningKey {
         Ok(Self {
             kid: kid.to_owned(),
             alg: JwsAlg::ES256,
-            secret: SecretMaterial::P256(sk),
+            secret: SecretMaterial::P256(Box::new(P256Secret::new(sk)?)),
             public,
         })
     }
@@ -391,6 +413,46 @@ fn check_kid(kid: &str) -> Result<(), OidcError> {
         Ok(())
     } else {
         Err(OidcError::Key("kid must be 1-128 visible ASCII characters"))
+    }
+}
+
+/// One P-256 private key in the two libraries' forms: `p256`'s (zeroized on drop; exports
+/// PKCS#8) and ring's key pair (signs). See the module documentation.
+struct P256Secret {
+    key: p256::ecdsa::SigningKey,
+    ring: ring::signature::EcdsaKeyPair,
+}
+
+impl P256Secret {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "ring's SecureRandom is sealed: see the module documentation"
+    )]
+    fn new(key: p256::ecdsa::SigningKey) -> Result<Self, OidcError> {
+        let scalar = Zeroizing::new(<[u8; 32]>::from(key.to_bytes()));
+        let public = key.verifying_key().to_sec1_point(false);
+        let ring = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            scalar.as_slice(),
+            public.as_bytes(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|_| OidcError::Key("P-256 key refused by ring"))?;
+        Ok(Self { key, ring })
+    }
+
+    /// The fixed-length 64-byte `r||s` JWS wants (RFC 7518 §3.4), with a hedged random
+    /// nonce from the OS (see the module documentation for why not the injected RNG).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "ring's SecureRandom is sealed: see the module documentation"
+    )]
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, OidcError> {
+        let sig = self
+            .ring
+            .sign(&ring::rand::SystemRandom::new(), message)
+            .map_err(|_| OidcError::Internal("ECDSA signing"))?;
+        Ok(sig.as_ref().to_vec())
     }
 }
 
@@ -610,6 +672,74 @@ mod tests {
                 Err(Rejection::BadSignature)
             );
         }
+    }
+
+    #[test]
+    fn es256_signed_by_ring_verifies_with_p256_and_ring() {
+        let mut rng = rng();
+        let key = es256("e", 5);
+        let msg = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0";
+        let sig = key.sign(msg, &mut rng).unwrap();
+        assert_eq!(sig.len(), 64, "fixed-length r||s, not DER");
+        // p256 directly, not through this crate's verifier.
+        let scalar = {
+            let mut s = [0x11u8; 32];
+            s[31] = 5;
+            s
+        };
+        let vk = *p256::ecdsa::SigningKey::from_slice(&scalar)
+            .unwrap()
+            .verifying_key();
+        let p256_sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+        vk.verify(msg, &p256_sig).unwrap();
+        // ring's verifier, with the public point from the JWK.
+        let jwk = key.verifying_key().to_jwk();
+        let mut point = vec![0x04];
+        point.extend(b64::decode(jwk.x.as_deref().unwrap()).unwrap());
+        point.extend(b64::decode(jwk.y.as_deref().unwrap()).unwrap());
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
+            .verify(msg, &sig)
+            .unwrap();
+        // ring's key pair holds the same public key as p256's.
+        let SecretMaterial::P256(secret) = &key.secret else {
+            panic!("an ES256 key")
+        };
+        use ring::signature::KeyPair;
+        assert_eq!(secret.ring.public_key().as_ref(), point.as_slice());
+    }
+
+    #[test]
+    fn es256_nonces_are_random_and_every_signature_verifies() {
+        // ring signs with a hedged random nonce: the same input signs differently each time
+        // (p256's RFC 6979 signatures were identical), and each verifies.
+        let mut rng = rng();
+        let key = es256("e", 1);
+        let a = key.sign(b"m", &mut rng).unwrap();
+        let b = key.sign(b"m", &mut rng).unwrap();
+        assert_ne!(a, b);
+        for sig in [&a, &b] {
+            key.verifying_key()
+                .verify(JwsAlg::ES256, b"m", sig)
+                .unwrap();
+        }
+        // A key loaded from its PEM export signs what the original's public key verifies.
+        let pem = key.to_pkcs8_pem().unwrap();
+        let back = SigningKey::from_pkcs8_pem("e", JwsAlg::ES256, &pem).unwrap();
+        let sig = back.sign(b"m", &mut rng).unwrap();
+        key.verifying_key()
+            .verify(JwsAlg::ES256, b"m", &sig)
+            .unwrap();
+        // So does a freshly generated one, with its own public key.
+        let fresh = SigningKey::generate_es256("g", &mut rng).unwrap();
+        let sig = fresh.sign(b"m", &mut rng).unwrap();
+        fresh
+            .verifying_key()
+            .verify(JwsAlg::ES256, b"m", &sig)
+            .unwrap();
+        assert_eq!(
+            key.verifying_key().verify(JwsAlg::ES256, b"m", &sig),
+            Err(Rejection::BadSignature)
+        );
     }
 
     #[test]

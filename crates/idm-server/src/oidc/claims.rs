@@ -1,6 +1,7 @@
 //! From the store's records to what `idm_oidc` takes: a client's registration and a user's
-//! claims, looked up fresh on every request (renames and membership changes show up in the next
-//! token, not only after a new login).
+//! claims, current at every request (renames and membership changes show up in the next token,
+//! not only after a new login). A person's claims are read for each request; client
+//! registrations and service accounts are kept by [`super::clients`] until the store changes.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,15 @@ pub enum ClientError {
 ///   loopback port matching).
 pub fn registration(store: &Store, c: &OAuth2Client) -> Result<ClientRegistration, ClientError> {
     let txn = store.read().map_err(AppError::from)?;
+    registration_in(&txn, c)
+}
+
+/// [`registration`] inside a transaction the caller holds (so that a client, its groups and its
+/// service account come from one read).
+pub fn registration_in(
+    txn: &impl Reader,
+    c: &OAuth2Client,
+) -> Result<ClientRegistration, ClientError> {
     let group_name = |u: &Uuid| -> Result<Option<String>, AppError> {
         Ok(match txn.entry(*u)? {
             Some(Entry::Group(g)) => Some(g.name),
@@ -158,12 +168,20 @@ pub fn user_claims(
     now: DateTime<Utc>,
 ) -> Result<Option<UserClaims>, AppError> {
     let txn = store.read()?;
+    Ok(account_claims_in(&txn, uuid)?
+        .filter(|(e, _)| e.account_usable(now).is_ok())
+        .map(|(_, claims)| claims))
+}
+
+/// An account's entry and its claims, whether or not it is usable now (the caller decides with
+/// `Entry::account_usable`, which depends on the time); `None` if it is gone or a group.
+pub fn account_claims_in(
+    txn: &impl Reader,
+    uuid: Uuid,
+) -> Result<Option<(Entry, UserClaims)>, AppError> {
     let Some(e) = txn.entry(uuid)? else {
         return Ok(None);
     };
-    if e.account_usable(now).is_err() {
-        return Ok(None);
-    }
     let principal_type = match e.kind() {
         EntryKind::Person => PrincipalType::Person,
         EntryKind::ServiceAccount => PrincipalType::Service,
@@ -184,7 +202,7 @@ pub fn user_claims(
         Entry::ServiceAccount(s) => (Some(s.display_name.clone()), None),
         Entry::Group(_) => (None, None),
     };
-    Ok(Some(UserClaims {
+    let claims = UserClaims {
         subject: uuid.to_string(),
         principal_type,
         name,
@@ -195,7 +213,8 @@ pub fn user_claims(
         email_verified: false,
         groups,
         roles: Vec::new(),
-    }))
+    };
+    Ok(Some((e, claims)))
 }
 
 /// The claims of a token's subject (a UUID string), for a client: `None` if the subject is

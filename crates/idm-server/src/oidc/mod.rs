@@ -14,12 +14,16 @@
 //!
 //! State lives in the store's ephemeral records (see `idm_store::ephemeral`), never only in this
 //! process: codes, SSO sessions, login flows, refresh families, consent, PAR requests, DPoP
-//! nonces, replay caches, revoked access-token IDs and the signing keys.
+//! nonces, replay caches, revoked access-token IDs and the signing keys. What this process keeps
+//! is derived and rebuilt on change: the key set with its rendered JWKS and discovery documents
+//! ([`published`]), and client registrations with their service accounts ([`clients`]).
 
 pub mod claims;
+pub mod clients;
 pub mod endpoints;
 pub mod flow;
 pub mod keys;
+pub mod published;
 pub mod session;
 
 use std::sync::{Arc, RwLock};
@@ -34,13 +38,19 @@ use idm_store::Store;
 
 use crate::config::Config;
 use crate::error::AppError;
+use clients::ClientCache;
+use published::Published;
 
 pub use claims::{registration, user_claims};
 
-/// What the OIDC handlers share: the provider (configuration only) and the current keys.
+/// What the OIDC handlers share: the provider (configuration only), the current keys with the
+/// documents rendered from them, and the cached client registrations.
 pub struct OidcState {
     pub provider: Provider,
-    keys: RwLock<Arc<KeySet>>,
+    /// The key set and the JWKS and discovery documents rendered for it, swapped together.
+    current: RwLock<Current>,
+    /// Client registrations and their service accounts, until the store changes.
+    pub clients: ClientCache,
     /// The stored keys the current key set was built from (`kid:state`), to rebuild only on
     /// change.
     fingerprint: RwLock<String>,
@@ -65,10 +75,11 @@ impl OidcState {
         keys::ensure_es256(store, now)?;
         keys::advance(store, now, keys::retire_after(store)?)?;
         let stored = keys::load(store, now)?;
-        let set = keys::key_set(&stored)?;
+        let current = Current::new(&provider, keys::key_set(&stored)?)?;
         Ok(OidcState {
             provider,
-            keys: RwLock::new(Arc::new(set)),
+            current: RwLock::new(current),
+            clients: ClientCache::default(),
             fingerprint: RwLock::new(fingerprint(&stored)),
             rsa_generation: std::sync::Mutex::new(()),
             sso_idle_secs: cfg.oidc.sso_idle_secs,
@@ -79,7 +90,20 @@ impl OidcState {
 
     /// The current key set.
     pub fn keys(&self) -> Arc<KeySet> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys
+            .clone()
+    }
+
+    /// The JWKS and discovery documents of the current key set.
+    pub fn published(&self) -> Arc<Published> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .published
+            .clone()
     }
 
     /// Carries out due key transitions and reloads the key set if the stored keys changed
@@ -91,8 +115,8 @@ impl OidcState {
         if *self.fingerprint.read().unwrap_or_else(|p| p.into_inner()) == fp {
             return Ok(());
         }
-        let set = keys::key_set(&stored)?;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        let current = Current::new(&self.provider, keys::key_set(&stored)?)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = current;
         *self.fingerprint.write().unwrap_or_else(|p| p.into_inner()) = fp;
         tracing::info!("signing keys reloaded");
         Ok(())
@@ -113,6 +137,22 @@ impl OidcState {
         }
         keys::ensure_alg(store, alg, Utc::now())?;
         self.refresh_keys(store, Utc::now())
+    }
+}
+
+/// A key set and what is published for it.
+struct Current {
+    keys: Arc<KeySet>,
+    published: Arc<Published>,
+}
+
+impl Current {
+    fn new(provider: &Provider, keys: KeySet) -> Result<Current, AppError> {
+        let published = Published::render(provider, &keys)?;
+        Ok(Current {
+            keys: Arc::new(keys),
+            published: Arc::new(published),
+        })
     }
 }
 
