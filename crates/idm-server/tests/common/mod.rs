@@ -113,7 +113,8 @@ impl Server {
                     "off"
                 },
             )
-            .env("IDM_LOG", "info")
+            // Request lines are debug-level; tests read them (e.g. that no secret is logged).
+            .env("IDM_LOG", "info,idm_server=debug")
             .env("IDM_LOG_FORMAT", "text")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
