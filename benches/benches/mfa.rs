@@ -11,17 +11,28 @@
 //!   against a ceremony recorded with a software passkey; the pending state and the stored
 //!   credential are loaded outside the timing loop, as the store lookup would be.
 //!
+//! - `mfa_memory/*`: where a verification's 19 MiB come from, same password and hash:
+//!   `argon2_per_call` is the argon2 crate's own `verify_password` (fresh memory every call:
+//!   what idm did before `PasswordHasher`), `hasher_reused` one `PasswordHasher` kept across
+//!   iterations (what each busy server argon2 thread does), `hasher_reused_wiped` the same
+//!   plus `PasswordHasher::wipe` after each call (what an argon2 thread does when no other job
+//!   waits). Run it once as is and once with `MALLOC_MMAP_THRESHOLD_=131072` (what the server
+//!   used to set) to see the per-call path pay for a fresh mapping every time;
+//!   `examples/argon2_memory.rs` interleaves the same variants, steadier on a noisy machine.
+//!
 //! Goal: a password + TOTP login ≤ 1.1× one argon2id hash (`password_and_totp` /
 //! `argon2id_hash`). Figures from one run: the MFA section of `benches/README.md`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use idm_mfa::{
-    AuthenticationOutcome, HashParams, Password, PendingAuthentication, PendingRegistration, Totp,
-    TotpSecret, TotpVerdict, Webauthn, hash_password, verify_password,
+    AuthenticationOutcome, HashParams, Password, PasswordHasher, PendingAuthentication,
+    PendingRegistration, Totp, TotpSecret, TotpVerdict, Webauthn, hash_password, verify_password,
 };
 
 const PENDING_REGISTRATION: &str =
@@ -74,6 +85,43 @@ fn passwords(c: &mut Criterion) {
     });
 }
 
+fn memory(c: &mut Criterion) {
+    let params = HashParams::default();
+    let password = Password::from("correct horse battery staple");
+    let phc = hash_password(&password, &[0x5a; 16], &params).expect("hash");
+    let mut hasher = PasswordHasher::new(&params);
+
+    let mut g = c.benchmark_group("mfa_memory");
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("argon2_per_call", |b| {
+        b.iter(|| {
+            let hash = PasswordHash::new(black_box(&phc)).expect("PHC");
+            Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &hash)
+                .expect("verifies");
+        })
+    });
+    g.bench_function("hasher_reused", |b| {
+        b.iter(|| {
+            let v = hasher
+                .verify(black_box(&password), black_box(&phc), &params)
+                .expect("verify");
+            assert!(v.ok);
+        })
+    });
+    g.bench_function("hasher_reused_wiped", |b| {
+        b.iter(|| {
+            let v = hasher
+                .verify(black_box(&password), black_box(&phc), &params)
+                .expect("verify");
+            hasher.wipe();
+            assert!(v.ok);
+        })
+    });
+    g.finish();
+}
+
 fn webauthn(c: &mut Criterion) {
     let rp = Webauthn::new("idm.example.com", "https://idm.example.com").expect("rp");
     let registration = PendingRegistration::from_json(PENDING_REGISTRATION).expect("state");
@@ -96,5 +144,5 @@ fn webauthn(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, passwords, webauthn);
+criterion_group!(benches, passwords, memory, webauthn);
 criterion_main!(benches);

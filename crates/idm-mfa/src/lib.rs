@@ -23,7 +23,9 @@ pub use credential_policy::{
 };
 pub use error::{MfaError, WebauthnFailure};
 pub use lockout::{FailureOutcome, LockoutDecision, LockoutPolicy, LockoutState};
-pub use password::{HashParams, Verified, hash_password, verify_dummy, verify_password};
+pub use password::{
+    HashParams, PasswordHasher, Verified, hash_password, verify_dummy, verify_password,
+};
 pub use policy::{PasswordPolicy, PolicyViolation};
 pub use secret::{MAX_PASSWORD_BYTES, Password};
 pub use totp::{Totp, TotpAlgorithm, TotpSecret, TotpVerdict};

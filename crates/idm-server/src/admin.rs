@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::config::Config;
+use crate::hashpool::HashPool;
 use crate::ops::{self, AdminRequest, AdminResponse};
 
 /// Largest request (an import document) accepted over the socket.
@@ -30,15 +31,21 @@ pub async fn serve(
     listener: UnixListener,
     store: Arc<Store>,
     cfg: Arc<Config>,
+    pool: Arc<HashPool>,
     keys_changed: Arc<tokio::sync::Notify>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (store, cfg, keys) = (store.clone(), cfg.clone(), keys_changed.clone());
+        let (store, cfg, pool, keys) = (
+            store.clone(),
+            cfg.clone(),
+            pool.clone(),
+            keys_changed.clone(),
+        );
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, store, cfg, keys).await {
+            if let Err(e) = connection(stream, store, cfg, pool, keys).await {
                 tracing::warn!(error = %e, "admin socket connection failed");
             }
         });
@@ -49,6 +56,7 @@ async fn connection(
     mut s: UnixStream,
     store: Arc<Store>,
     cfg: Arc<Config>,
+    pool: Arc<HashPool>,
     keys_changed: Arc<tokio::sync::Notify>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
@@ -56,7 +64,9 @@ async fn connection(
     let resp = match serde_json::from_slice::<AdminRequest>(&buf) {
         Ok(req) => {
             tracing::info!(op = ?std::mem::discriminant(&req), "admin socket request");
-            match tokio::task::spawn_blocking(move || ops::handle(&store, &cfg, req)).await {
+            match tokio::task::spawn_blocking(move || ops::handle(&store, &cfg, Some(&pool), req))
+                .await
+            {
                 Ok(Ok(v)) => AdminResponse {
                     ok: true,
                     result: v,

@@ -9,10 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use idm_mfa::{
-    FailureOutcome, LockoutDecision, LockoutState, Password, hash_password, verify_dummy,
-    verify_password,
-};
+use idm_mfa::{FailureOutcome, LockoutDecision, LockoutState, Password};
 use idm_model::access::{ADMIN_UUID, Principal};
 use idm_model::audit::{Actor, AuditEvent, Outcome, Target};
 use idm_model::change::Change;
@@ -286,7 +283,7 @@ fn password_decision(
     // Every argon2 call runs on the argon2 threads (see `hashpool`).
     let dummy = |pw: &Password| {
         let pw = pw.clone();
-        st.hash_pool.run(move || verify_dummy(&pw, &params))
+        st.hash_pool.run(move |h| h.verify_dummy(&pw, &params))
     };
     let person = match store.get_by_name(name)? {
         Some(Entry::Person(p)) => p,
@@ -312,7 +309,7 @@ fn password_decision(
         Some(c) => {
             let (pw, phc) = (password.clone(), c.phc.clone());
             st.hash_pool
-                .run(move || verify_password(&pw, &phc, &params))?
+                .run(move |h| h.verify(&pw, &phc, &params))?
                 .map_err(|e| AppError::Internal(e.to_string()))?
         }
         None => {
@@ -361,7 +358,7 @@ fn password_decision(
         let pw = password.clone();
         let phc = st
             .hash_pool
-            .run(move || hash_password(&pw, &salt, &params))?
+            .run(move |h| h.hash(&pw, &salt, &params))?
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let actor = Actor {
             uuid: Some(uuid),

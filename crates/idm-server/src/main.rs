@@ -61,7 +61,6 @@ fn main() -> ExitCode {
     };
     match cli.cmd.unwrap_or(Cmd::Run) {
         Cmd::Run => {
-            fixed_mmap_threshold();
             init_logging(cfg.log_format);
             let rt = match serve::runtime() {
                 Ok(rt) => rt,
@@ -196,7 +195,7 @@ fn admin_op(cfg: &Config, req: AdminRequest, show: impl FnOnce(&serde_json::Valu
             if let Err(e) = store.ensure_builtins(chrono::Utc::now()) {
                 return fail(&e.to_string());
             }
-            match ops::handle(&store, cfg, req) {
+            match ops::handle(&store, cfg, None, req) {
                 Ok(v) => {
                     show(&v);
                     ExitCode::SUCCESS
@@ -235,29 +234,6 @@ fn restore(cfg: &Config, file: &Path) -> ExitCode {
         }
         Err(e) => fail(&e.to_string()),
     }
-}
-
-/// glibc raises its mmap threshold to the size of the largest block freed so far, so after the
-/// first argon2id verification (19 MiB) every later one is carved from the heap and the freed
-/// memory stays resident: measured, RSS grew by 19 MiB per login and never came back. A fixed
-/// threshold (glibc reads it from the environment at start, and setting it disables the
-/// dynamic adjustment) keeps large buffers in their own mappings, returned on free. The server
-/// re-executes itself once with it set; `exec` keeps the process id, so supervisors see nothing.
-fn fixed_mmap_threshold() {
-    const VAR: &str = "MALLOC_MMAP_THRESHOLD_";
-    if !cfg!(target_os = "linux") || std::env::var_os(VAR).is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env(VAR, "131072")
-        .exec();
-    // Only reached when exec failed: serve anyway, with glibc's default behaviour.
-    eprintln!("warning: could not re-execute with {VAR}: {err}");
 }
 
 fn absolute(p: &Path) -> PathBuf {

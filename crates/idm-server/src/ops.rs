@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::hashpool::HashPool;
 use crate::rng;
 
 /// A request over the admin socket.
@@ -50,14 +51,17 @@ pub struct AdminResponse {
     pub error: String,
 }
 
+/// Carries out one admin request. `pool` is the running server's argon2 threads (`None` when
+/// the server is stopped and this process exits after the one request).
 pub fn handle(
     store: &Store,
     cfg: &Config,
+    pool: Option<&HashPool>,
     req: AdminRequest,
 ) -> Result<serde_json::Value, AppError> {
     match req {
         AdminRequest::RecoverAccount { name } => {
-            serde_json::to_value(recover_account(store, cfg, &name)?)
+            serde_json::to_value(recover_account(store, cfg, pool, &name)?)
                 .map_err(|e| AppError::Internal(e.to_string()))
         }
         AdminRequest::Backup { path } => {
@@ -126,8 +130,14 @@ pub fn handle(
 
 /// Gives a person a new random password and clears its lock and failure count; the password
 /// is returned once and never stored in the clear. This is how the break-glass `admin`
-/// account gets its password.
-pub fn recover_account(store: &Store, cfg: &Config, name: &str) -> Result<Recovered, AppError> {
+/// account gets its password. The hash runs on `pool` when the server is running, like every
+/// other argon2 call of the server (see `hashpool`), and on this thread otherwise.
+pub fn recover_account(
+    store: &Store,
+    cfg: &Config,
+    pool: Option<&HashPool>,
+    name: &str,
+) -> Result<Recovered, AppError> {
     let e = store
         .get_by_name(name)?
         .ok_or_else(|| AppError::NotFound(format!("no account named {name:?}")))?;
@@ -139,8 +149,13 @@ pub fn recover_account(store: &Store, cfg: &Config, name: &str) -> Result<Recove
     }
     let password = rng::password()?;
     let salt = rng::array::<16>()?;
-    let phc = hash_password(&Password::new(password.clone()), &salt, &cfg.password.hash)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let typed = Password::new(password.clone());
+    let params = cfg.password.hash;
+    let phc = match pool {
+        Some(pool) => pool.run(move |h| h.hash(&typed, &salt, &params))?,
+        None => hash_password(&typed, &salt, &params),
+    }
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     let now = Utc::now();
     let actor = Actor::system("recover-account");
     let _ = store.apply(

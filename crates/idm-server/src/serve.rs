@@ -133,6 +133,7 @@ pub async fn run(cfg: Config) -> Result<(), ServeError> {
         sock,
         store.clone(),
         cfg.clone(),
+        state.hash_pool.clone(),
         keys_changed.clone(),
     ));
     tokio::spawn(sweep_sessions(store.clone()));

@@ -106,7 +106,7 @@ impl AppState {
             store,
             hashers: Arc::new(Semaphore::new(workers)),
             hash_pool: Arc::new(
-                crate::hashpool::HashPool::new(workers)
+                crate::hashpool::HashPool::new(workers, config.password.hash)
                     .map_err(|e| AppError::Internal(format!("argon2 threads: {e}")))?,
             ),
             started: Instant::now(),

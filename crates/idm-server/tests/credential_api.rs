@@ -88,7 +88,7 @@ async fn login(st: &AppState, name: &str, password: &str) -> String {
 }
 
 async fn admin_token(st: &AppState) -> String {
-    let r = ops::recover_account(&st.store, &st.config, "admin").unwrap();
+    let r = ops::recover_account(&st.store, &st.config, Some(&st.hash_pool), "admin").unwrap();
     login(st, "admin", &r.password).await
 }
 

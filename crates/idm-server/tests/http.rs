@@ -55,7 +55,7 @@ async fn call(
 }
 
 async fn admin_token(st: &AppState) -> String {
-    let r = ops::recover_account(&st.store, &st.config, "admin").unwrap();
+    let r = ops::recover_account(&st.store, &st.config, Some(&st.hash_pool), "admin").unwrap();
     let body = serde_json::json!({"name": "admin", "password": r.password}).to_string();
     let (s, v) = call(st, "POST", "/v1/auth", None, Some(&body)).await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -1776,3 +1776,125 @@ fn rate_limits_count_failures_and_never_throttle_token_binds() {
     );
     assert_eq!(bind(&mut c, "bob", BOB_PW), ResultCode::Busy);
 }
+
+// 6. Memory under a bind storm ---------------------------------------------------------------
+
+/// Person binds over LDAPS and password logins over HTTPS, in parallel from six connections,
+/// with the shipped argon2 cost (19 MiB, t = 2): right and wrong passwords and unknown names,
+/// so the verification and the dummy path both run, 72 attempts a storm, two storms.
+///
+/// The server's argon2 threads each keep one block buffer and reuse it (`hashpool`,
+/// `idm_mfa::PasswordHasher`), so
+/// - the resident size after the first storm is at most one buffer per argon2 thread (plus
+///   16 MiB of slack) above the size before it, and the second storm adds at most 8 MiB:
+///   nothing piles up, however many logins;
+/// - and a login does not fault in its argon2 memory: fewer minor page faults per attempt in
+///   the second storm than a quarter of the buffer's 4 KiB pages (19 MiB freshly mapped per
+///   call, as under the old fixed glibc mmap threshold, is ≈4,900 faults an attempt).
+#[test]
+fn bind_storm_keeps_memory_flat_and_faults_nothing_in() {
+    const ARGON2_KIB: u64 = 19 * 1024;
+    const CONNECTIONS: usize = 6;
+    const ATTEMPTS: usize = 12;
+    let w = world(Opts {
+        shipped_argon2: true,
+        ..Opts::default()
+    });
+    let (w, srv) = (&w, &w.srv);
+    let argon2_threads = srv
+        .thread_names()
+        .iter()
+        .filter(|n| n.starts_with("idm-argon2-"))
+        .count();
+    assert!(argon2_threads >= 1, "{:?}", srv.thread_names());
+    let minor_faults = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", srv.pid())).expect("stat");
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("comm")
+            .1
+            .split_whitespace()
+            .collect();
+        fields[7].parse().expect("minflt")
+    };
+    let accounts = [("alice", ALICE_PW), ("bob", BOB_PW)];
+
+    // One storm: four LDAPS connections binding as alice or bob, two HTTPS clients logging
+    // in; every third attempt a wrong password, every third an unknown name.
+    let storm = || {
+        std::thread::scope(|s| {
+            for conn in 0..CONNECTIONS {
+                let (name, pw) = accounts[conn % 2];
+                s.spawn(move || {
+                    let mut ldap = (conn < 4).then(|| tls_connect(srv));
+                    for i in 0..ATTEMPTS {
+                        let (who, password, ok) = match i % 3 {
+                            0 => (name.to_owned(), pw, true),
+                            1 => (name.to_owned(), "not the password", false),
+                            _ => (format!("nobody{conn}"), pw, false),
+                        };
+                        match ldap.as_mut() {
+                            Some(c) => {
+                                let id = i32::try_from(i).unwrap() + 1;
+                                c.send(&[bind_msg(id, &w.person_dn(&who), password)]);
+                                let r = c.until_done(id);
+                                let want = if ok {
+                                    ResultCode::Success
+                                } else {
+                                    ResultCode::InvalidCredentials
+                                };
+                                assert_eq!(result_code(&r[0]), want, "{who}: {r:?}");
+                            }
+                            None => {
+                                let (status, v) = srv.call_as(
+                                    None,
+                                    "POST",
+                                    "/v1/auth",
+                                    Some(&json!({"name": who, "password": password})),
+                                );
+                                assert_eq!(status, if ok { 200 } else { 401 }, "{who}: {v}");
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    };
+
+    // The LDAP view is built on the first LDAP request: build it before measuring.
+    let mut c = tls_connect(srv);
+    c.send(&[bind_msg(1, &w.person_dn("alice"), ALICE_PW)]);
+    assert_eq!(result_code(&c.until_done(1)[0]), ResultCode::Success);
+    drop(c);
+    let before = srv.status_kib("VmRSS");
+    storm();
+    let after_one = srv.status_kib("VmRSS");
+    let faults = minor_faults();
+    storm();
+    let faults = minor_faults() - faults;
+    let after_two = srv.status_kib("VmRSS");
+    let attempts = u64::try_from(CONNECTIONS * ATTEMPTS).unwrap();
+    eprintln!(
+        "VmRSS {before} KiB before, {after_one} KiB after one storm, {after_two} KiB after two \
+         ({argon2_threads} argon2 threads, {attempts} attempts a storm); \
+         {faults} minor faults in the second storm ({} per attempt); VmHWM {} KiB",
+        faults / attempts,
+        srv.status_kib("VmHWM")
+    );
+    let bound = before + u64::try_from(argon2_threads).unwrap() * ARGON2_KIB + 16 * 1024;
+    assert!(
+        after_one <= bound,
+        "VmRSS {after_one} KiB after one storm, more than {bound} KiB ({before} KiB before, \
+         {argon2_threads} argon2 threads of {ARGON2_KIB} KiB, 16 MiB slack)"
+    );
+    assert!(
+        after_two <= after_one + 8 * 1024,
+        "VmRSS grew from {after_one} KiB to {after_two} KiB in the second storm"
+    );
+    let pages = ARGON2_KIB / 4;
+    assert!(
+        faults / attempts < pages / 4,
+        "{} minor page faults per attempt: argon2's {pages} pages are faulted in per login",
+        faults / attempts
+    );
+}

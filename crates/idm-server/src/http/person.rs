@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use idm_mfa::{Password, hash_password};
+use idm_mfa::Password;
 use idm_model::access::{Op, authorize};
 use idm_model::api::{
     AddSshKey, PersonCreate, PersonPatch, PersonView, PosixPatch, SetPassword, SshKeyView,
@@ -170,7 +170,7 @@ pub async fn set_password(
     let pool = st.hash_pool.clone();
     let phc = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        pool.run(move || hash_password(&password, &salt, &params))
+        pool.run(move |h| h.hash(&password, &salt, &params))
     })
     .await??
     .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -273,7 +273,7 @@ async fn password_inner(
     let pool = st.hash_pool.clone();
     let phc = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        pool.run(move || idm_mfa::hash_password(&new_pw, &salt, &params))
+        pool.run(move |h| h.hash(&new_pw, &salt, &params))
     })
     .await??
     .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -23,9 +23,13 @@ use tempfile::TempDir;
 
 pub const SERVER: &str = env!("CARGO_BIN_EXE_idm-server");
 
-/// Cheap argon2 (the debug-build server hashes in milliseconds) and a soft lockout that tests
-/// making many binds (some with wrong passwords) from 127.0.0.1 never reach.
-pub const TEST_CONFIG: &str = "[password.hash]\nm_cost_kib = 1024\nt_cost = 1\np_cost = 1\n\n\
+/// Cheap argon2 (the debug-build server hashes in milliseconds), unless
+/// [`Opts::shipped_argon2`].
+pub const TEST_ARGON2: &str = "[password.hash]\nm_cost_kib = 1024\nt_cost = 1\np_cost = 1\n";
+
+/// A soft lockout that tests making many binds (some with wrong passwords) from 127.0.0.1
+/// never reach.
+pub const TEST_CONFIG: &str = "\
      [lockout]\nmax_failures = 1000\n";
 
 /// Rate limits those tests never reach, unless a test brings its own `[rate_limit]` table.
@@ -44,6 +48,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Opts {
     /// TOML appended to [`TEST_CONFIG`] (e.g. an `[ldap]` table).
     pub extra_toml: String,
+    /// Hash with the shipped argon2 cost (19 MiB, t = 2) instead of [`TEST_ARGON2`].
+    pub shipped_argon2: bool,
     /// Also serve the plain StartTLS-only LDAP listener.
     pub starttls: bool,
     /// Also serve the plain-HTTP listener for reverse proxies (`IDM_HTTP_BIND`).
@@ -81,9 +87,10 @@ impl Server {
         } else {
             TEST_RATE_LIMITS
         };
+        let argon2 = if opts.shipped_argon2 { "" } else { TEST_ARGON2 };
         std::fs::write(
             &config,
-            format!("{TEST_CONFIG}\n{rate}\n{}\n", opts.extra_toml),
+            format!("{argon2}\n{TEST_CONFIG}\n{rate}\n{}\n", opts.extra_toml),
         )
         .expect("write config");
         let log = File::create(dir.path().join("server.log")).expect("log file");
@@ -200,6 +207,31 @@ impl Server {
         assert_eq!(status, 200, "admin login: {v}");
         srv.admin_token = v["token"].as_str().expect("token").to_owned();
         srv
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `kB` line of the server's `/proc/PID/status` (e.g. `VmRSS`), in KiB.
+    pub fn status_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"))
+    }
+
+    /// Names of the server's threads (`/proc/PID/task/*/comm`).
+    pub fn thread_names(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .expect("/proc/PID/task")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect()
     }
 
     /// The temporary directory (config, data, log).
