@@ -181,6 +181,24 @@ pub async fn password_login(
     Ok(LoginOk { token, expires_at })
 }
 
+/// Hashes a new password with a fresh salt on the argon2 pool, holding an argon2 slot; the PHC
+/// string to store.
+pub async fn hash_new_password(st: &AppState, password: Password) -> Result<String, AppError> {
+    let salt = rng::array::<16>()?;
+    let params = st.config.password.hash;
+    let permit = Arc::clone(&st.hashers)
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let pool = st.hash_pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        pool.run(move |h| h.hash(&password, &salt, &params))
+    })
+    .await??
+    .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// Refuses an attempt (429) from an address or for an account that has used up its failures,
 /// before any work is queued for it. Only failed attempts count ([`note_failure`]): an
 /// application that binds for many users from one address is not throttled by their

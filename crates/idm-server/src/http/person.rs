@@ -159,21 +159,7 @@ pub async fn set_password(
             "the credential policy of this person's groups requires at least {n} characters"
         )));
     }
-    let salt = rng::array::<16>()?;
-    let params = st.config.password.hash;
-    let permit = st
-        .hashers
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let pool = st.hash_pool.clone();
-    let phc = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        pool.run(move |h| h.hash(&password, &salt, &params))
-    })
-    .await??
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let phc = crate::auth::hash_new_password(&st, password).await?;
     let reason = if info.is_self {
         "self"
     } else {

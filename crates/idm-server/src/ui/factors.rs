@@ -5,9 +5,9 @@
 
 use std::net::IpAddr;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use idm_mfa::{CredentialClass, Method};
 use idm_model::{Entry, Person};
@@ -19,7 +19,7 @@ use crate::login::{self, Ceremony, MFA_COOKIE, Next, Purpose};
 use crate::oidc::flow::{after_first_factor, finish_login, form, page_result, run_page};
 use crate::oidc::session::{self, clear_cookie, set_cookie};
 use crate::state::AppState;
-use crate::ui::{add_cookies, error_page, mfa_pages, page};
+use crate::ui::{add_cookies, error_page, json, mfa_pages, page, plain};
 
 const GONE: &str = "This sign-in step has expired or was opened in another browser. Start again.";
 const WRONG_CODE: &str = "That did not work. Check the code and try again.";
@@ -53,24 +53,6 @@ fn person(st: &AppState, c: &Ceremony) -> Result<Option<Person>, AppError> {
         Some(Entry::Person(p)) => Some(p),
         _ => None,
     })
-}
-
-fn json(body: String, cookies: &[String]) -> Response {
-    let mut res = Response::new(Body::from(body));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    add_cookies(&mut res, cookies);
-    res
-}
-
-fn plain(status: StatusCode, msg: &str) -> Response {
-    let mut res = Response::new(Body::from(msg.to_owned()));
-    *res.status_mut() = status;
-    res
 }
 
 /// The second-factor page for the ceremony, optionally with an error.

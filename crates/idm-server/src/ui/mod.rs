@@ -85,3 +85,23 @@ pub fn see_other(location: &str, cookies: &[String]) -> Response {
     add_cookies(&mut res, cookies);
     res
 }
+
+/// A JSON answer for the pages' script (ceremony options), never cached.
+pub fn json(body: String, cookies: &[String]) -> Response {
+    let mut res = Response::new(Body::from(body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    add_cookies(&mut res, cookies);
+    res
+}
+
+/// A short text answer for the pages' script, which shows it to the person.
+pub fn plain(status: StatusCode, msg: &str) -> Response {
+    let mut res = Response::new(Body::from(msg.to_owned()));
+    *res.status_mut() = status;
+    res
+}

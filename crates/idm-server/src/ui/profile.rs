@@ -198,6 +198,33 @@ fn removable(
         .map(|e| format!("This cannot be removed: {e}.")))
 }
 
+/// Runs a profile change on a blocking thread after the checks every change makes ([`guard`]);
+/// `f` gets the session, the person and the form's fields.
+async fn changing(
+    st: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    f: impl FnOnce(
+        &AppState,
+        FoundSession,
+        Person,
+        &dyn Fn(&str) -> String,
+    ) -> Result<Response, AppError>
+    + Send
+    + 'static,
+) -> Response {
+    run_page(move || {
+        let fields = form(&body);
+        let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
+            Ok(x) => x,
+            Err(res) => return Ok(res),
+        };
+        f(&st, s, p, &get)
+    })
+    .await
+}
+
 /// `POST /ui/profile/password`.
 pub async fn password(
     State(st): State<AppState>,
@@ -262,21 +289,7 @@ async fn password_inner(
         let st2 = st.clone();
         return crate::auth::blocking(move || refused(&st2, &s, &p, &msg)).await;
     }
-    let salt = rng::array::<16>()?;
-    let params = st.config.password.hash;
-    let permit = st
-        .hashers
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let pool = st.hash_pool.clone();
-    let phc = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        pool.run(move |h| h.hash(&new_pw, &salt, &params))
-    })
-    .await??
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let phc = crate::auth::hash_new_password(&st, new_pw).await?;
     crate::auth::blocking(move || {
         apply(
             &st,
@@ -363,13 +376,7 @@ pub async fn totp_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
+    changing(st, headers, body, move |st, s, p, get| {
         let now = Utc::now();
         let key = pending_key("totp", &s);
         let Some(totp) = st
@@ -377,19 +384,19 @@ pub async fn totp_post(
             .get_ephemeral::<Totp>(EphemeralKind::MfaCeremony, &key, now)?
             .map(|r| r.value)
         else {
-            return refused(&st, &s, &p, "The enrolment expired; start again.");
+            return refused(st, &s, &p, "The enrolment expired; start again.");
         };
         let effective = mfa::effective_policy(&st.store, &p)?;
         if !effective.allows(MfaType::Totp) {
-            return refused(&st, &s, &p, "Your groups do not allow authenticator apps.");
+            return refused(st, &s, &p, "Your groups do not allow authenticator apps.");
         }
         let label = get("label").trim().to_owned();
         if let Err(e) = idm_model::credential::check_label(&label) {
-            return totp_page(&st, &s, &p, &totp, Some(&e));
+            return totp_page(st, &s, &p, &totp, Some(&e));
         }
         let TotpVerdict::Accepted { step } = totp.verify(&get("code"), now, None, 1) else {
             return totp_page(
-                &st,
+                st,
                 &s,
                 &p,
                 &totp,
@@ -408,11 +415,11 @@ pub async fn totp_post(
             now,
             ip.map(|i| i.to_string()),
         ) {
-            return totp_page(&st, &s, &p, &totp, Some(&e.to_string()));
+            return totp_page(st, &s, &p, &totp, Some(&e.to_string()));
         }
         st.store
             .delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
-        done(&st, &s, p.uuid, "The authenticator app was added.")
+        done(st, &s, p.uuid, "The authenticator app was added.")
     })
     .await
 }
@@ -424,19 +431,13 @@ pub async fn totp_remove(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
-        if let Some(msg) = removable(&st, &p, HeldCredential::Totp)? {
-            return refused(&st, &s, &p, &msg);
+    changing(st, headers, body, move |st, s, p, get| {
+        if let Some(msg) = removable(st, &p, HeldCredential::Totp)? {
+            return refused(st, &s, &p, &msg);
         }
         let label = get("label");
         match apply(
-            &st,
+            st,
             &p,
             Change::RemoveTotp {
                 uuid: p.uuid,
@@ -444,8 +445,8 @@ pub async fn totp_remove(
             },
             ip,
         ) {
-            Ok(()) => done(&st, &s, p.uuid, "The authenticator app was removed."),
-            Err(e) => refused(&st, &s, &p, &e.to_string()),
+            Ok(()) => done(st, &s, p.uuid, "The authenticator app was removed."),
+            Err(e) => refused(st, &s, &p, &e.to_string()),
         }
     })
     .await
@@ -462,7 +463,7 @@ pub async fn passkey_options(
         let get = |k: &str| f.get(k).cloned().unwrap_or_default();
         let (s, p) = match guard(&st, &headers, &get("csrf"))? {
             Ok(x) => x,
-            Err(res) => return Ok(plain(res.status(), "refused")),
+            Err(res) => return Ok(crate::ui::plain(res.status(), "refused")),
         };
         let effective = mfa::effective_policy(&st.store, &p)?;
         let (kind, t) = if get("kind") == "security_key" {
@@ -471,7 +472,7 @@ pub async fn passkey_options(
             (PasskeyOrSecurityKey::Passkey, MfaType::Passkey)
         };
         if !effective.allows(t) {
-            return Ok(plain(
+            return Ok(crate::ui::plain(
                 StatusCode::BAD_REQUEST,
                 "Your groups do not allow this kind of credential.",
             ));
@@ -502,7 +503,7 @@ pub async fn passkey_options(
             now,
         ) {
             Ok(x) => x,
-            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, &e.to_string())),
+            Err(e) => return Ok(crate::ui::plain(StatusCode::BAD_REQUEST, &e.to_string())),
         };
         st.store.put_ephemeral(
             EphemeralKind::MfaCeremony,
@@ -514,29 +515,9 @@ pub async fn passkey_options(
         )?;
         let body =
             serde_json::to_string(&challenge).map_err(|e| AppError::Internal(e.to_string()))?;
-        Ok(json(body))
+        Ok(crate::ui::json(body, &[]))
     })
     .await
-}
-
-fn json(body: String) -> Response {
-    let mut res = Response::new(axum::body::Body::from(body));
-    let h = res.headers_mut();
-    h.insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    res
-}
-
-fn plain(status: StatusCode, msg: &str) -> Response {
-    let mut res = Response::new(axum::body::Body::from(msg.to_owned()));
-    *res.status_mut() = status;
-    res
 }
 
 /// `POST /ui/profile/passkey`: finishes a registration.
@@ -546,13 +527,7 @@ pub async fn passkey_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
+    changing(st, headers, body, move |st, s, p, get| {
         let now = Utc::now();
         let key = pending_key("webauthn-reg", &s);
         let pending = st
@@ -562,7 +537,7 @@ pub async fn passkey_post(
         st.store
             .delete_ephemeral(EphemeralKind::MfaCeremony, &key)?;
         let Some(pending) = pending else {
-            return refused(&st, &s, &p, "The registration expired; start again.");
+            return refused(st, &s, &p, "The registration expired; start again.");
         };
         let pending = idm_mfa::PendingRegistration::from_json(&pending)
             .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -571,13 +546,13 @@ pub async fn passkey_post(
         let stored = match rp.finish_registration(&pending, &get("response"), &label, now) {
             Ok(c) => c,
             Err(e) => {
-                return refused(&st, &s, &p, &format!("The passkey was not registered: {e}"));
+                return refused(st, &s, &p, &format!("The passkey was not registered: {e}"));
             }
         };
         let effective = mfa::effective_policy(&st.store, &p)?;
         if !effective.allows_aaguid(stored.aaguid) {
             return refused(
-                &st,
+                st,
                 &s,
                 &p,
                 "This authenticator model is not allowed by your groups' policy.",
@@ -585,7 +560,7 @@ pub async fn passkey_post(
         }
         let record = mfa::webauthn_record(&stored, now)?;
         match apply(
-            &st,
+            st,
             &p,
             Change::SetWebauthn {
                 uuid: p.uuid,
@@ -594,8 +569,8 @@ pub async fn passkey_post(
             },
             ip,
         ) {
-            Ok(()) => done(&st, &s, p.uuid, "The passkey was added."),
-            Err(e) => refused(&st, &s, &p, &e.to_string()),
+            Ok(()) => done(st, &s, p.uuid, "The passkey was added."),
+            Err(e) => refused(st, &s, &p, &e.to_string()),
         }
     })
     .await
@@ -608,13 +583,7 @@ pub async fn passkey_remove(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
+    changing(st, headers, body, move |st, s, p, get| {
         let label = get("label");
         let Some(w) = p
             .credentials
@@ -622,17 +591,17 @@ pub async fn passkey_remove(
             .iter()
             .find(|w| w.label.to_lowercase() == label.to_lowercase())
         else {
-            return refused(&st, &s, &p, "No such passkey.");
+            return refused(st, &s, &p, "No such passkey.");
         };
         let held = match w.kind {
             WebauthnKind::Passkey => HeldCredential::Passkey,
             WebauthnKind::SecurityKey => HeldCredential::SecurityKey,
         };
-        if let Some(msg) = removable(&st, &p, held)? {
-            return refused(&st, &s, &p, &msg);
+        if let Some(msg) = removable(st, &p, held)? {
+            return refused(st, &s, &p, &msg);
         }
         match apply(
-            &st,
+            st,
             &p,
             Change::RemoveWebauthn {
                 uuid: p.uuid,
@@ -640,8 +609,8 @@ pub async fn passkey_remove(
             },
             ip,
         ) {
-            Ok(()) => done(&st, &s, p.uuid, "The passkey was removed."),
-            Err(e) => refused(&st, &s, &p, &e.to_string()),
+            Ok(()) => done(st, &s, p.uuid, "The passkey was removed."),
+            Err(e) => refused(st, &s, &p, &e.to_string()),
         }
     })
     .await
@@ -654,25 +623,19 @@ pub async fn passkey_rename(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let (s, p) = match guard(&st, &headers, &get("csrf"))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
+    changing(st, headers, body, move |st, s, p, get| {
         let new_label = get("new_label").trim().to_owned();
         if let Err(e) = idm_model::credential::check_label(&new_label) {
-            return refused(&st, &s, &p, &e);
+            return refused(st, &s, &p, &e);
         }
         let change = Change::RenameWebauthn {
             uuid: p.uuid,
             label: get("label"),
             new_label,
         };
-        match apply(&st, &p, change, ip) {
-            Ok(()) => done(&st, &s, p.uuid, "The passkey was renamed."),
-            Err(e) => refused(&st, &s, &p, &e.to_string()),
+        match apply(st, &p, change, ip) {
+            Ok(()) => done(st, &s, p.uuid, "The passkey was renamed."),
+            Err(e) => refused(st, &s, &p, &e.to_string()),
         }
     })
     .await
@@ -685,15 +648,10 @@ pub async fn backup_codes(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run_page(move || {
-        let f = form(&body);
-        let (s, p) = match guard(&st, &headers, f.get("csrf").map_or("", String::as_str))? {
-            Ok(x) => x,
-            Err(res) => return Ok(res),
-        };
+    changing(st, headers, body, move |st, s, p, _| {
         let effective = mfa::effective_policy(&st.store, &p)?;
         if !effective.allows(MfaType::BackupCode) {
-            return refused(&st, &s, &p, "Your groups do not allow backup codes.");
+            return refused(st, &s, &p, "Your groups do not allow backup codes.");
         }
         let mut random = [[0u8; CODE_RANDOM_BYTES]; CODE_COUNT];
         for r in &mut random {
@@ -701,7 +659,7 @@ pub async fn backup_codes(
         }
         let (codes, shown): (BackupCodes, Vec<String>) = BackupCodes::generate(&random);
         apply(
-            &st,
+            st,
             &p,
             Change::SetBackupCodes {
                 uuid: p.uuid,
