@@ -93,6 +93,11 @@ pub struct LdapView {
     services: Vec<ServiceRec>,
     /// Ascending by UUID, like `ids`, so group-table order is entry order.
     groups: Vec<GroupRec>,
+    /// The names of all persons and service accounts, sorted, and each entry's rank in that
+    /// order ([`NONE`] for other entries): a group's `memberUid` (names, sorted) is collected
+    /// as ranks, which sort as integers.
+    by_name: Vec<Str>,
+    rank_of: Vec<u32>,
     uid: KeyIndex,
     cn: KeyIndex,
     mail: KeyIndex,
@@ -203,6 +208,9 @@ struct GroupRec {
     modified: i64,
     /// Direct members (entry positions, ascending: UUID order).
     members: Run,
+    /// The groups among them (group-table positions), for walking down without looking at
+    /// every member.
+    subgroups: Run,
     /// The groups this group is directly in (group-table positions, ascending).
     parents: Run,
     /// Every group this group is in, nesting included (group-table positions, ascending).
@@ -494,6 +502,8 @@ impl LdapView {
             persons: Vec::new(),
             services: Vec::new(),
             groups: Vec::new(),
+            by_name: Vec::new(),
+            rank_of: Vec::new(),
             uid: KeyIndex::default(),
             cn: KeyIndex::default(),
             mail: KeyIndex::default(),
@@ -630,6 +640,8 @@ impl LdapView {
             + self.persons.capacity() * std::mem::size_of::<PersonRec>()
             + self.services.capacity() * std::mem::size_of::<ServiceRec>()
             + self.groups.capacity() * std::mem::size_of::<GroupRec>()
+            + self.by_name.capacity() * std::mem::size_of::<Str>()
+            + self.rank_of.capacity() * 4
             + [
                 &self.uid,
                 &self.cn,
@@ -945,11 +957,7 @@ impl LdapView {
                 continue;
             };
             visit(r);
-            for &m in self.refs_of(r.members) {
-                if let Some(Slot::Group(h)) = self.slots.get(m as usize) {
-                    todo.push(*h);
-                }
-            }
+            todo.extend_from_slice(self.refs_of(r.subgroups));
         }
     }
 
@@ -963,18 +971,45 @@ impl LdapView {
     }
 
     /// Names of the persons and service accounts below group `g`, sorted: its `memberUid`.
-    fn member_uids(&self, g: u32) -> Vec<&str> {
-        let mut out = Vec::new();
+    fn member_uids(&self, g: u32) -> Vec<Vec<u8>> {
+        // `below` bounds the count: one allocation, and none of the growth steps that make
+        // malloc consolidate the many small value buffers of the previous response.
+        let bound = self.groups.get(g as usize).map_or(0, |r| r.below as usize);
+        let mut ranks = Vec::with_capacity(bound.min(self.by_name.len()));
         self.walk_down(g, |r| {
-            out.extend(
+            ranks.extend(
                 self.refs_of(r.members)
                     .iter()
-                    .filter_map(|&m| self.account_name(m)),
+                    .filter_map(|&m| self.rank_of.get(m as usize))
+                    .filter(|k| **k != NONE),
             );
         });
-        out.sort_unstable();
-        out.dedup();
-        out
+        if ranks.len() < self.by_name.len() / 16 {
+            ranks.sort_unstable();
+            ranks.dedup();
+        } else {
+            // Many names: one bit per account, read back in order.
+            let mut bits = vec![0u64; self.by_name.len().div_ceil(64)];
+            for k in &ranks {
+                if let Some(w) = bits.get_mut(*k as usize / 64) {
+                    *w |= 1u64 << (k % 64);
+                }
+            }
+            ranks.clear();
+            for (i, mut w) in (0u32..).zip(bits) {
+                while w != 0 {
+                    ranks.push(i * 64 + w.trailing_zeros());
+                    w &= w - 1;
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(ranks.len());
+        for k in ranks {
+            if let Some(n) = self.by_name.get(k as usize) {
+                values.push(self.str(*n).as_bytes().to_vec());
+            }
+        }
+        values
     }
 
     // ---- rendering -------------------------------------------------------------------------
@@ -1253,11 +1288,7 @@ impl LdapView {
                         .map(String::into_bytes)
                         .collect(),
                     Attr::GidNumber => one(&r.gid_number?.to_string()),
-                    Attr::MemberUid => self
-                        .member_uids(g)
-                        .into_iter()
-                        .map(|n| n.as_bytes().to_vec())
-                        .collect(),
+                    Attr::MemberUid => self.member_uids(g),
                     _ => return None,
                 }
             }

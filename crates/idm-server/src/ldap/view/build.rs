@@ -135,6 +135,7 @@ impl Builder {
             created: g.created_at.timestamp(),
             modified: g.modified_at.timestamp(),
             members: Run::default(),
+            subgroups: Run::default(),
             parents: Run::default(),
             closure: Run::default(),
             below: 0,
@@ -156,6 +157,7 @@ impl Builder {
             members_of.push(members);
         }
         self.place(&group_ids)?;
+        self.rank()?;
         self.link(&members_of)?;
         drop(members_of);
         self.closures()?;
@@ -171,6 +173,8 @@ impl Builder {
         v.persons.shrink_to_fit();
         v.services.shrink_to_fit();
         v.groups.shrink_to_fit();
+        v.by_name.shrink_to_fit();
+        v.rank_of.shrink_to_fit();
         v.readers.shrink_to_fit();
         Ok(v)
     }
@@ -228,6 +232,31 @@ impl Builder {
         Ok(())
     }
 
+    /// Account names in order (`by_name`), and each account's rank in it (`rank_of`).
+    fn rank(&mut self) -> Result<(), AppError> {
+        let v = &mut self.v;
+        let mut accounts: Vec<(&str, Str, u32)> = v
+            .persons
+            .iter()
+            .map(|r| (r.name, r.at))
+            .chain(v.services.iter().map(|r| (r.name, r.at)))
+            .filter(|(_, at)| *at != NONE)
+            .map(|(name, at)| (v.str(name), name, at))
+            .collect();
+        accounts.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.2.cmp(&b.2)));
+        let mut rank_of = vec![NONE; v.ids.len()];
+        let mut by_name = Vec::with_capacity(accounts.len());
+        for (rank, (_, name, at)) in accounts.into_iter().enumerate() {
+            if let Some(r) = rank_of.get_mut(at as usize) {
+                *r = to_u32(rank)?;
+            }
+            by_name.push(name);
+        }
+        v.by_name = by_name;
+        v.rank_of = rank_of;
+        Ok(())
+    }
+
     /// Group members as entry positions, and the reverse edges: the groups each account (or
     /// group) is directly in, laid out back to back in `refs`.
     fn link(&mut self, members_of: &[Vec<u128>]) -> Result<(), AppError> {
@@ -252,13 +281,26 @@ impl Builder {
                     *d += 1;
                 }
             }
-            let run = Run {
+            let members = Run {
                 at: to_u32(v.refs.len())?,
                 len: to_u32(ats.len())?,
             };
             v.refs.extend_from_slice(&ats);
+            let subgroups: Vec<u32> = ats
+                .iter()
+                .filter_map(|m| match v.slots.get(*m as usize) {
+                    Some(Slot::Group(h)) => Some(*h),
+                    _ => None,
+                })
+                .collect();
+            let subgroups_run = Run {
+                at: to_u32(v.refs.len())?,
+                len: to_u32(subgroups.len())?,
+            };
+            v.refs.extend_from_slice(&subgroups);
             if let Some(r) = v.groups.get_mut(g) {
-                r.members = run;
+                r.members = members;
+                r.subgroups = subgroups_run;
             }
         }
         // Each entry's list of groups starts at `start[at]` in the block appended to `refs`.
