@@ -8,11 +8,16 @@
 //! [`Directory::entry`], which returns the entry *as that identity may see it* (or nothing). The
 //! filter is then evaluated on that view, so a filter can never test an attribute the client
 //! could not read.
+//!
+//! Entries come back as the directory's own [`Directory::Entry`] type, anything implementing
+//! [`EntryView`]: a borrowed [`Entry`] for a directory that stores entries whole, or a small
+//! handle that renders attributes on demand for one that stores them compactly. The session
+//! never needs an entry in any other form.
 
 use std::borrow::Cow;
 
 use crate::dn::Dn;
-use crate::entry::{Attribute, Entry};
+use crate::entry::{Attribute, Entry, EntryView};
 
 /// A point in time: milliseconds since the Unix epoch. The session never reads a clock; the IO
 /// layer passes `now` into every call.
@@ -125,6 +130,12 @@ impl RootDse {
 /// - [`Directory::entry`] returns the entry as `who` may see it, or `None` if it does not exist
 ///   or is invisible to `who`.
 pub trait Directory {
+    /// An entry as this directory hands it out: a borrowed or owned [`Entry`], or a handle into
+    /// the directory's own storage that renders attributes when asked.
+    type Entry<'a>: EntryView
+    where
+        Self: 'a;
+
     /// Checks a simple bind. `name` is what the client sent: an entry DN, `uid=NAME,<base>`, or a
     /// bare name; resolving it is the directory's job, as are hashing, lockout and rate limits.
     fn bind(&mut self, name: &str, password: &[u8], now: Timestamp) -> BindOutcome;
@@ -160,7 +171,7 @@ pub trait Directory {
 
     /// The entry as `who` may see it: `None` if it does not exist or `who` may not see it;
     /// attributes `who` may not read are left out.
-    fn entry(&self, id: EntryId, who: &BoundIdentity) -> Option<Cow<'_, Entry>>;
+    fn entry(&self, id: EntryId, who: &BoundIdentity) -> Option<Self::Entry<'_>>;
 
     /// Whether `deadline` has passed. The session asks this every few candidates during a
     /// search with a time limit; a server implementation reads its clock here (the session never

@@ -1,4 +1,4 @@
-//! Filter evaluation against an [`Entry`], with the three-valued logic of RFC 4511
+//! Filter evaluation against an [`EntryView`], with the three-valued logic of RFC 4511
 //! section 4.5.1.7: a term on a value that does not fit the attribute's syntax, or an ordering
 //! test on a syntax without ordering, is *Undefined*, and only entries for which the whole
 //! filter is TRUE are returned.
@@ -7,7 +7,7 @@
 //! `(uid=ALICE)`, `(uidNumber=0042)` and `(member=UID=a, dc=x)` match what clients expect.
 
 use crate::LdapError;
-use crate::entry::Entry;
+use crate::entry::EntryView;
 use crate::filter::{ExtensibleMatch, Filter, Substrings};
 use crate::schema::{Syntax, syntax_of};
 
@@ -38,9 +38,10 @@ impl Truth {
 }
 
 impl Filter {
-    /// Evaluates the filter against an entry.
+    /// Evaluates the filter against an entry. Attributes are fetched from the view one term at
+    /// a time, so a directory that renders values on demand renders only what the filter tests.
     #[must_use]
-    pub fn evaluate(&self, entry: &Entry) -> Truth {
+    pub fn evaluate<E: EntryView + ?Sized>(&self, entry: &E) -> Truth {
         match self {
             Filter::And(list) => {
                 let mut result = Truth::True;
@@ -70,7 +71,7 @@ impl Filter {
             }
             Filter::GreaterOrEqual { attr, value } => ordering(entry, attr, value, true),
             Filter::LessOrEqual { attr, value } => ordering(entry, attr, value, false),
-            Filter::Present(attr) => Truth::from_bool(entry.get(attr).is_some()),
+            Filter::Present(attr) => Truth::from_bool(entry.has_attribute(attr)),
             Filter::Substrings(s) => substrings(entry, s),
             Filter::Extensible(m) => extensible(entry, m),
         }
@@ -78,7 +79,7 @@ impl Filter {
 
     /// Whether the filter is TRUE for the entry.
     #[must_use]
-    pub fn matches(&self, entry: &Entry) -> bool {
+    pub fn matches<E: EntryView + ?Sized>(&self, entry: &E) -> bool {
         self.evaluate(entry) == Truth::True
     }
 
@@ -101,11 +102,14 @@ impl Filter {
     }
 }
 
-fn equality(entry: &Entry, attr: &str, syntax: Syntax, value: &[u8]) -> Truth {
+fn equality<E: EntryView + ?Sized>(entry: &E, attr: &str, syntax: Syntax, value: &[u8]) -> Truth {
     let Some(assertion) = syntax.normalize(value) else {
         return Truth::Undefined;
     };
-    let Some(a) = entry.get(attr) else {
+    if let Some(hit) = entry.has_value(attr, &assertion) {
+        return Truth::from_bool(hit);
+    }
+    let Some(a) = entry.attribute(attr) else {
         return Truth::False;
     };
     Truth::from_bool(
@@ -115,7 +119,7 @@ fn equality(entry: &Entry, attr: &str, syntax: Syntax, value: &[u8]) -> Truth {
     )
 }
 
-fn ordering(entry: &Entry, attr: &str, value: &[u8], greater: bool) -> Truth {
+fn ordering<E: EntryView + ?Sized>(entry: &E, attr: &str, value: &[u8], greater: bool) -> Truth {
     let syntax = syntax_of(attr);
     let Some(assertion) = syntax.normalize(value) else {
         return Truth::Undefined;
@@ -123,7 +127,7 @@ fn ordering(entry: &Entry, attr: &str, value: &[u8], greater: bool) -> Truth {
     if syntax.compare(&assertion, &assertion).is_none() {
         return Truth::Undefined;
     }
-    let Some(a) = entry.get(attr) else {
+    let Some(a) = entry.attribute(attr) else {
         return Truth::False;
     };
     Truth::from_bool(a.values.iter().any(|v| {
@@ -134,7 +138,7 @@ fn ordering(entry: &Entry, attr: &str, value: &[u8], greater: bool) -> Truth {
     }))
 }
 
-fn substrings(entry: &Entry, s: &Substrings) -> Truth {
+fn substrings<E: EntryView + ?Sized>(entry: &E, s: &Substrings) -> Truth {
     let syntax = syntax_of(&s.attr);
     // Outer None: the syntax has no substrings rule; inner None: the piece is absent.
     let optional_piece = |p: &Option<Vec<u8>>| match p {
@@ -151,7 +155,7 @@ fn substrings(entry: &Entry, s: &Substrings) -> Truth {
     ) else {
         return Truth::Undefined;
     };
-    let Some(a) = entry.get(&s.attr) else {
+    let Some(a) = entry.attribute(&s.attr) else {
         return Truth::False;
     };
     Truth::from_bool(a.values.iter().any(|v| {
@@ -200,7 +204,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn extensible(entry: &Entry, m: &ExtensibleMatch) -> Truth {
+fn extensible<E: EntryView + ?Sized>(entry: &E, m: &ExtensibleMatch) -> Truth {
     let syntax = match (&m.rule, &m.attr) {
         (Some(rule), _) => match Syntax::from_matching_rule(rule) {
             Some(s) => s,
@@ -214,9 +218,12 @@ fn extensible(entry: &Entry, m: &ExtensibleMatch) -> Truth {
     };
     let hit = |v: &[u8]| syntax.normalize(v).is_some_and(|n| n == assertion);
     let in_attributes = entry
-        .attributes()
+        .select(&mut |d| {
+            m.attr
+                .as_deref()
+                .is_none_or(|want| d.eq_ignore_ascii_case(want))
+        })
         .iter()
-        .filter(|a| m.attr.as_deref().is_none_or(|want| a.is(want)))
         .any(|a| a.values.iter().any(|v| hit(v)));
     let in_dn = m.dn_attributes
         && entry.dn().rdns().iter().any(|rdn| {
@@ -234,6 +241,7 @@ fn extensible(entry: &Entry, m: &ExtensibleMatch) -> Truth {
 mod tests {
     use super::*;
     use crate::dn::Dn;
+    use crate::entry::Entry;
 
     fn person() -> Entry {
         Entry::new(
@@ -319,5 +327,46 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+    }
+
+    /// A view that can test `memberUid` membership but never lists it, as a directory keeping
+    /// large groups compactly would.
+    struct Shortcut(Entry);
+
+    impl EntryView for Shortcut {
+        fn dn_string(&self) -> std::borrow::Cow<'_, str> {
+            EntryView::dn_string(&self.0)
+        }
+        fn dn(&self) -> std::borrow::Cow<'_, Dn> {
+            EntryView::dn(&self.0)
+        }
+        fn in_scope(&self, base: &Dn, scope: crate::proto::SearchScope) -> bool {
+            self.0.in_scope(base, scope)
+        }
+        fn attribute(&self, d: &str) -> Option<std::borrow::Cow<'_, crate::Attribute>> {
+            assert!(!d.eq_ignore_ascii_case("memberUid"), "listed memberUid");
+            self.0.attribute(d)
+        }
+        fn has_attribute(&self, d: &str) -> bool {
+            self.0.get(d).is_some()
+        }
+        fn has_value(&self, d: &str, assertion: &[u8]) -> Option<bool> {
+            d.eq_ignore_ascii_case("memberUid")
+                .then(|| assertion == b"Bob" || assertion == b"Carol")
+        }
+        fn select(&self, wanted: &mut dyn FnMut(&str) -> bool) -> Vec<crate::Attribute> {
+            self.0.select(wanted)
+        }
+    }
+
+    #[test]
+    fn equality_uses_the_view_shortcut() {
+        let e = Shortcut(person());
+        let t = |f: &str| Filter::parse(f).unwrap().evaluate(&e);
+        assert_eq!(t("(memberUid=Carol)"), Truth::True);
+        assert_eq!(t("(memberUid= Bob )"), Truth::True);
+        assert_eq!(t("(!(memberUid=Dave))"), Truth::True);
+        assert_eq!(t("(memberUid=*)"), Truth::True);
+        assert_eq!(t("(&(uid=alice)(memberUid=Bob))"), Truth::True);
     }
 }

@@ -38,7 +38,7 @@ pub use bytes;
 pub use control::{Control, PagedResults};
 pub use directory::{BindOutcome, BoundIdentity, Directory, EntryId, RootDse, Timestamp};
 pub use dn::{Dn, Rdn};
-pub use entry::{Attribute, Entry};
+pub use entry::{Attribute, Entry, EntryView};
 pub use error::{LdapError, ResultCode};
 pub use filter::Filter;
 pub use memdir::MemDirectory;

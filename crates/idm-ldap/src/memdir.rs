@@ -199,6 +199,8 @@ impl MemDirectory {
 }
 
 impl Directory for MemDirectory {
+    type Entry<'a> = Cow<'a, Entry>;
+
     fn bind(&mut self, name: &str, password: &[u8], _now: Timestamp) -> BindOutcome {
         let Some(id) = self.resolve(name) else {
             return BindOutcome::InvalidCredentials {

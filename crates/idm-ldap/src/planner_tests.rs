@@ -184,6 +184,11 @@ struct Spy<'a> {
 }
 
 impl Directory for Spy<'_> {
+    type Entry<'b>
+        = Cow<'b, Entry>
+    where
+        Self: 'b;
+
     fn bind(&mut self, _: &str, _: &[u8], _: crate::Timestamp) -> crate::BindOutcome {
         unreachable!()
     }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use crate::directory::{BoundIdentity, Directory, EntryId};
 use crate::dn::Dn;
-use crate::entry::{Attribute, Entry};
+use crate::entry::{Attribute, EntryView};
 use crate::filter::Filter;
 use crate::proto::SearchScope;
 use crate::schema::{is_operational, syntax_of};
@@ -156,11 +156,11 @@ pub struct PreparedSearch {
     next: usize,
 }
 
-/// One step of a [`PreparedSearch`].
+/// One step of a [`PreparedSearch`]; `E` is the directory's [`Directory::Entry`].
 #[derive(Debug)]
-pub enum Step<'d> {
+pub enum Step<E> {
     /// The candidate matched.
-    Match(Cow<'d, Entry>),
+    Match(E),
     /// The candidate was invisible, out of scope or did not match.
     Skip,
     /// No candidates left.
@@ -199,16 +199,17 @@ impl PreparedSearch {
     }
 
     /// Examines the next candidate.
-    pub fn step<'d, D: Directory + ?Sized>(&mut self, dir: &'d D, who: &BoundIdentity) -> Step<'d> {
+    pub fn step<'d, D: Directory + ?Sized>(
+        &mut self,
+        dir: &'d D,
+        who: &BoundIdentity,
+    ) -> Step<D::Entry<'d>> {
         let Some(&id) = self.ids.get(self.next) else {
             return Step::Done;
         };
         self.next += 1;
         match dir.entry(id, who) {
-            Some(e)
-                if in_scope(e.normalized_dn(), &self.base, self.scope)
-                    && self.filter.matches(&e) =>
-            {
+            Some(e) if e.in_scope(&self.base, self.scope) && self.filter.matches(&e) => {
                 Step::Match(e)
             }
             _ => Step::Skip,
@@ -220,7 +221,7 @@ impl PreparedSearch {
         &mut self,
         dir: &'d D,
         who: &BoundIdentity,
-    ) -> Option<Cow<'d, Entry>> {
+    ) -> Option<D::Entry<'d>> {
         loop {
             match self.step(dir, who) {
                 Step::Match(e) => return Some(e),
@@ -251,7 +252,7 @@ pub fn search<'d, D: Directory + ?Sized>(
     scope: SearchScope,
     filter: &Filter,
     limit: usize,
-) -> Vec<Cow<'d, Entry>> {
+) -> Vec<D::Entry<'d>> {
     let base = base.normalize();
     let base_id = dir.lookup_dn(&base);
     let mut prepared = PreparedSearch::new(dir, base, base_id, scope, filter.clone());
@@ -268,35 +269,26 @@ pub fn search<'d, D: Directory + ?Sized>(
 /// The attributes of `entry` a search returns for the selectors `requested` (RFC 4511 section
 /// 4.5.1.8): none listed or `*` means all user attributes, `+` all operational ones, `1.1`
 /// (alone) none, any other selector that attribute by name (case-insensitive). With
-/// `types_only`, values are dropped.
+/// `types_only`, values are dropped. Only the selected attributes are taken from the view, so
+/// a directory rendering on demand renders nothing else.
 #[must_use]
-pub fn select_attributes(
-    entry: Cow<'_, Entry>,
+pub fn select_attributes<E: EntryView>(
+    entry: E,
     requested: &[String],
     types_only: bool,
 ) -> Vec<Attribute> {
     let all_user = requested.is_empty() || requested.iter().any(|r| r == "*");
     let all_operational = requested.iter().any(|r| r == "+");
-    let wanted = |a: &Attribute| {
-        (if is_operational(&a.description) {
+    let mut wanted = |description: &str| {
+        (if is_operational(description) {
             all_operational
         } else {
             all_user
-        }) || requested.iter().any(|r| a.is(r))
-    };
-    let mut out: Vec<Attribute> = match entry {
-        Cow::Owned(e) => e
-            .into_attributes()
-            .into_iter()
-            .filter(|a| wanted(a))
-            .collect(),
-        Cow::Borrowed(e) => e
-            .attributes()
+        }) || requested
             .iter()
-            .filter(|a| wanted(a))
-            .cloned()
-            .collect(),
+            .any(|r| description.eq_ignore_ascii_case(r))
     };
+    let mut out = entry.into_selected(&mut wanted);
     if types_only {
         for a in &mut out {
             a.values.clear();

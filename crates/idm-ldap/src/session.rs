@@ -29,7 +29,7 @@ use crate::LdapError;
 use crate::control::{PagedResults, oid};
 use crate::directory::{BindOutcome, BoundIdentity, Directory, Timestamp};
 use crate::dn::Dn;
-use crate::entry::{Attribute, Entry};
+use crate::entry::{Attribute, Entry, EntryView};
 use crate::error::ResultCode;
 use crate::eval::Truth;
 use crate::filter::Filter;
@@ -563,7 +563,7 @@ impl Session {
         let Some(entry) = dir.lookup_dn(&dn).and_then(|id| dir.entry(id, &self.bound)) else {
             return respond(ResultCode::NoSuchObject, "");
         };
-        if entry.get(&req.attr).is_none() {
+        if !entry.has_attribute(&req.attr) {
             return respond(ResultCode::NoSuchAttribute, "");
         }
         match Filter::eq(req.attr.clone(), req.value.clone()).evaluate(&entry) {
@@ -776,8 +776,8 @@ impl SearchRun {
         }
     }
 
-    fn push(&mut self, entry: std::borrow::Cow<'_, Entry>, req: &SearchRequest) {
-        let dn = entry.dn_string().to_owned();
+    fn push<E: EntryView>(&mut self, entry: E, req: &SearchRequest) {
+        let dn = entry.dn_string().into_owned();
         let attributes = select_attributes(entry, &req.attributes, req.types_only);
         self.responses.push(LdapMessage::new(
             self.message_id,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::password_check;
 use crate::error::AppError;
 use crate::state::AppState;
-use view::LdapView;
+use view::{LdapView, ViewEntry};
 
 /// Shared by every LDAP connection: the current view and what binds need.
 pub struct LdapState {
@@ -67,12 +67,17 @@ impl LdapState {
         let v = Arc::new(LdapView::build(&self.app.store, &self.base)?);
         tracing::debug!(
             entries = v.len(),
+            bytes = v.heap_bytes(),
             ms = started.elapsed().as_millis() as u64,
             "rebuilt LDAP view"
         );
-        if let Ok(mut slot) = self.view.lock() {
-            *slot = v.clone();
-        }
+        // The old view goes when the last request holding it finishes; it is not kept here
+        // while the new one is built, so a rebuild holds two views only for that moment.
+        let old = match self.view.lock() {
+            Ok(mut slot) => Some(std::mem::replace(&mut *slot, v.clone())),
+            Err(_) => None,
+        };
+        drop(old);
         Ok(v)
     }
 }
@@ -85,9 +90,14 @@ pub struct Dir<'a> {
 }
 
 impl Directory for Dir<'_> {
+    type Entry<'e>
+        = ViewEntry<'e>
+    where
+        Self: 'e;
+
     fn bind(&mut self, name: &str, password: &[u8], _now: Timestamp) -> BindOutcome {
         let resolved = self.view.resolve_bind_name(name);
-        let dn_of = |id: u128| self.view.dn_of(id).unwrap_or_default().to_owned();
+        let dn_of = |id: u128| self.view.dn_of(id).unwrap_or_default();
         match resolved {
             Some((id, EntryKind::ServiceAccount, sa)) => {
                 let r = token_bind(self.app, &sa, password, self.source);
@@ -144,6 +154,10 @@ impl Directory for Dir<'_> {
         self.view.lookup_eq(attr, value)
     }
 
+    fn count_eq(&self, attr: &str, value: &[u8]) -> Option<usize> {
+        self.view.count_eq(attr, value)
+    }
+
     fn lookup_dn(&self, dn: &Dn) -> Option<EntryId> {
         self.view.lookup_dn(dn)
     }
@@ -152,7 +166,7 @@ impl Directory for Dir<'_> {
         self.view.all_ids()
     }
 
-    fn entry(&self, id: EntryId, who: &BoundIdentity) -> Option<Cow<'_, idm_ldap::Entry>> {
+    fn entry(&self, id: EntryId, who: &BoundIdentity) -> Option<ViewEntry<'_>> {
         self.view.entry(id, who)
     }
 
