@@ -8,9 +8,9 @@
 #
 # What it does (root, Debian 12; everything on 127.0.0.1, under $W = /tmp/idm-baselines):
 #   1. install   apt-get install slapd ldap-utils python3-argon2 (stock slapd service is not
-#                started by this script; debconf "no_configuration"), build ldapload and a
-#                release idm-server (copied to $W/idm/idm-server so rebuilds by others
-#                don't change it mid-run).
+#                started by this script; debconf "no_configuration"), build ldapload (into
+#                $W/ldapload-target) and a release idm-server (copied to $W/idm/idm-server so
+#                rebuilds by others don't change it mid-run).
 #   2. data      gen_users.py --scheme ssha → users-ssha.ldif (as BASELINES); benches/ldap_data.py
 #                → idm snapshot (same 10,000 persons and 100 groups, reader service account with
 #                an API token in idm_account_read_priv, argon2id hashes for users 0..HASHED-1) and
@@ -34,14 +34,21 @@
 #                          uid=user{n} {SSHA} users (ldaps, ldap)
 #                  pwbind  person binds uid=user{n}, n < HASHED, argon2id m=19456,t=2,p=1:
 #                          idm ldaps, slapd(argon2-HASHED) ldaps
-#                RSS (VmRSS, VmHWM) of idm and slapd-ssha: IDLE_SECS after start, after round
-#                1's searches, at the end.
+#                RSS (VmRSS, VmHWM) of idm and slapd-ssha: IDLE_SECS after start, after the
+#                first LDAP search (idm builds its directory view on the first LDAP request),
+#                after round 1's searches, at the end.
+#                With IDM_B=/path/to/idm-server, a second idm build (e.g. the previous commit)
+#                runs beside the first on a copy of its data directory (HTTPS :18453, LDAPS
+#                :13646, labelled "idmB"): same RSS points, and its searches are run in every
+#                round next to idm's, so the two builds are compared within one sitting.
 #   6. summary   one table (markdown) from the JSON lines: ops/s, p50/p99/p99.9, cores, and
 #                idm/slapd ratios taken within the same round.
 #
 # Usage:   bash benches/ldap_load.sh                  (all steps)
 # Env:     STEPS="install data idm slapd run summary"  DUR=15  CONCS="1 8 32"  ROUNDS=2
 #          HASHED=300  IDLE_SECS=5  W=/tmp/idm-baselines  QUIET=1 (0: no quietrun)
+#          PORT_OFFSET=0 (added to every port above, to run beside another copy of this script)
+#          IDM_B=path of a second idm-server binary to compare (copied to $W/idm/idm-server-b)
 #          RUNS_ONLY="search svcbind pwbind" (subset of workloads)  KEEP_UP=0 (1: leave servers up)
 #          SUMMARY=file.jsonl (summary of an earlier run)
 # Results: $W/idm-ldap/runs-<UTC time>.jsonl (one JSON line per run) and rss-<time>.txt.
@@ -61,11 +68,15 @@ HASHED=${HASHED:-300}
 IDLE_SECS=${IDLE_SECS:-5}
 QUIET=${QUIET:-1}
 RUNS_ONLY=${RUNS_ONLY:-search svcbind pwbind}
-LDAPLOAD=$T/ldapload/target/release/ldapload
+# Built from the shared sources into $W (the shared tools directory is read-only).
+LDAPLOAD=$W/ldapload-target/release/ldapload
 BASE=dc=example,dc=com
-IDM_LDAPS=ldaps://127.0.0.1:13636/
-SSHA_LDAP=ldap://127.0.0.1:3389/ SSHA_LDAPS=ldaps://127.0.0.1:13637/
-A2_LDAP=ldap://127.0.0.1:3390/ A2_LDAPS=ldaps://127.0.0.1:13638/
+PO=${PORT_OFFSET:-0}
+IDM_HTTPS_PORT=$((18443 + PO)) IDM_LDAPS_PORT=$((13636 + PO))
+IDMB_HTTPS_PORT=$((18453 + PO)) IDMB_LDAPS_PORT=$((13646 + PO))
+IDM_LDAPS=ldaps://127.0.0.1:$IDM_LDAPS_PORT/ IDMB_LDAPS=ldaps://127.0.0.1:$IDMB_LDAPS_PORT/
+SSHA_LDAP=ldap://127.0.0.1:$((3389 + PO))/ SSHA_LDAPS=ldaps://127.0.0.1:$((13637 + PO))/
+A2_LDAP=ldap://127.0.0.1:$((3390 + PO))/ A2_LDAPS=ldaps://127.0.0.1:$((13638 + PO))/
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ldap_load.sh: $*"; exit 1; }
@@ -79,10 +90,14 @@ if has_step install; then
         echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
         DEBIAN_FRONTEND=noninteractive apt-get install -y slapd ldap-utils python3-argon2
     fi
-    cargo build --release --manifest-path "$T/ldapload/Cargo.toml"
+    cargo build --release --manifest-path "$T/ldapload/Cargo.toml" --target-dir "$W/ldapload-target"
     (cd "$ROOT" && cargo build --release -p idm-server --bin idm-server)
     cp "$ROOT/target/release/idm-server" "$I/idm-server"
     (cd "$ROOT" && git rev-parse HEAD && git status --short) >"$I/idm-server.source" || true
+    if [[ -n ${IDM_B:-} ]]; then
+        cp "$IDM_B" "$I/idm-server-b"
+        echo "$IDM_B" >"$I/idm-server-b.source"
+    fi
 fi
 
 # ---------------------------------------------------------------- 2. data
@@ -94,14 +109,16 @@ if has_step data; then
         --ssha-ldif "$W/ldap/users-ssha.ldif" --argon2-ldif "$W/ldap/users-argon2-$HASHED.ldif"
 fi
 
-idm_start() {
-    (cd "$I" && { IDM_LOG=warn ./idm-server --config idm.toml >idm.out 2>>idm.err &
-        echo $! >idm.pid; })
+idm_start() { # idm_start [b]: the idm under test, or the second build (IDM_B)
+    local x=${1:-} bin=./idm-server
+    [[ -n $x ]] && bin=./idm-server-b
+    (cd "$I" && { IDM_LOG=warn $bin --config "idm$x.toml" >"idm$x.out" 2>>"idm$x.err" &
+        echo $! >"idm$x.pid"; })
     for _ in $(seq 100); do
-        grep -q "^idm-server ldaps on" "$I/idm.out" 2>/dev/null && return 0
+        grep -q "^idm-server ldaps on" "$I/idm$x.out" 2>/dev/null && return 0
         sleep 0.1
     done
-    die "idm-server did not start (see $I/idm.err)"
+    die "idm-server did not start (see $I/idm$x.err)"
 }
 stop_pid() { # stop_pid PIDFILE: SIGTERM the process we started, wait for it
     local p
@@ -113,15 +130,14 @@ stop_pid() { # stop_pid PIDFILE: SIGTERM the process we started, wait for it
 }
 
 # ---------------------------------------------------------------- 3. idm data directory
-if has_step idm; then
-    stop_pid "$I/idm.pid"
-    cat >"$I/idm.toml" <<EOF
-data_dir = "$I/data"
+idm_config() { # idm_config FILE DATA_DIR HTTPS_PORT LDAPS_PORT
+    cat >"$1" <<EOF
+data_dir = "$2"
 origin = "https://example.com"
 [https]
-bind = "127.0.0.1:18443"
+bind = "127.0.0.1:$3"
 [ldap]
-ldaps_bind = "127.0.0.1:13636"
+ldaps_bind = "127.0.0.1:$4"
 # bench only: no per-address / per-account rate limit on binds (refill 0 s = unlimited)
 [rate_limit]
 ip_burst = 1000000000
@@ -129,12 +145,21 @@ ip_refill_secs = 0.0
 account_burst = 1000000000
 account_refill_secs = 0.0
 EOF
+}
+if has_step idm; then
+    stop_pid "$I/idm.pid"
+    stop_pid "$I/idmb.pid"
+    idm_config "$I/idm.toml" "$I/data" "$IDM_HTTPS_PORT" "$IDM_LDAPS_PORT"
     rm -rf "$I/data" && mkdir -m 700 "$I/data"
     t0=${EPOCHREALTIME/./}
     (cd "$I" && ./idm-server --config idm.toml import snapshot.json)
     log "idm import: $(((${EPOCHREALTIME/./} - t0) / 1000)) ms, $(stat -c %s "$I/data/idm.redb") bytes"
     idm_start # first start creates data/tls/{ca,cert,key}.pem
     stop_pid "$I/idm.pid"
+    if [[ -n ${IDM_B:-} ]]; then # the second build gets a copy of the same data and certificate
+        idm_config "$I/idmb.toml" "$I/data-b" "$IDMB_HTTPS_PORT" "$IDMB_LDAPS_PORT"
+        rm -rf "$I/data-b" && cp -a "$I/data" "$I/data-b"
+    fi
 fi
 
 # ---------------------------------------------------------------- 4. slapd instances
@@ -210,25 +235,35 @@ if has_step run; then
     TOKEN=$(cat "$I/reader.token")
     stop_pid "$I/idm.pid"
     idm_start
-    IDM=$(cat "$I/idm.pid")
+    IDM=$(cat "$I/idm.pid") IDMB=
+    if [[ -n ${IDM_B:-} ]]; then
+        stop_pid "$I/idmb.pid"
+        idm_start b
+        IDMB=$(cat "$I/idmb.pid")
+    fi
     slapd -f "$W/ldap/ssha/slapd.conf" -h "$SSHA_LDAP $SSHA_LDAPS"
     slapd -f "$W/ldap/argon2-$HASHED/slapd.conf" -h "$A2_LDAP $A2_LDAPS"
     sleep 1
     SSHA=$(cat "$W/ldap/ssha/slapd.pid") A2=$(cat "$W/ldap/argon2-$HASHED/slapd.pid")
     if [[ ${KEEP_UP:-0} != 1 ]]; then
-        trap 'stop_pid "$I/idm.pid"; stop_pid "$W/ldap/ssha/slapd.pid"; stop_pid "$W/ldap/argon2-$HASHED/slapd.pid"' EXIT
+        trap 'stop_pid "$I/idm.pid"; stop_pid "$I/idmb.pid"; stop_pid "$W/ldap/ssha/slapd.pid"; stop_pid "$W/ldap/argon2-$HASHED/slapd.pid"' EXIT
     fi
     sleep "$IDLE_SECS"
-    { rss idm-after-start "$IDM"; rss slapd-ssha-after-start "$SSHA"; rss "slapd-argon2-$HASHED-after-start" "$A2"; } | tee -a "$RSS" >&2
+    { rss idm-after-start "$IDM"; [[ -z $IDMB ]] || rss idmB-after-start "$IDMB"
+      rss slapd-ssha-after-start "$SSHA"; rss "slapd-argon2-$HASHED-after-start" "$A2"; } | tee -a "$RSS" >&2
     # Checks: each server answers the search with one entry and accepts each kind of bind.
     export LDAPTLS_REQCERT=never
     ldapsearch -LLL -x -H "$IDM_LDAPS" -D "uid=reader,ou=services,$BASE" -w "$TOKEN" -b "$BASE" '(uid=user42)' uid cn mail memberOf >&2
+    [[ -z $IDMB ]] || ldapsearch -LLL -x -H "$IDMB_LDAPS" -D "uid=reader,ou=services,$BASE" -w "$TOKEN" -b "$BASE" '(uid=user42)' uid cn mail memberOf >&2
+    # The first LDAP request built idm's directory view.
+    sleep "$IDLE_SECS"
+    { rss idm-after-first-search "$IDM"; [[ -z $IDMB ]] || rss idmB-after-first-search "$IDMB"; } | tee -a "$RSS" >&2
     ldapsearch -LLL -x -H "$SSHA_LDAPS" -D "cn=reader,ou=services,$BASE" -w readerpw -b "$BASE" '(uid=user42)' uid cn mail memberOf >&2
     ldapwhoami -x -H "$IDM_LDAPS" -D "uid=user7,ou=people,$BASE" -w password7 >&2
     ldapwhoami -x -H "$A2_LDAPS" -D "uid=user7,ou=people,$BASE" -w password7 >&2
     ldapwhoami -x -H "$SSHA_LDAP" -D "uid=user7,ou=people,$BASE" -w password7 >&2
-    openssl s_client -connect 127.0.0.1:13636 </dev/null 2>/dev/null | grep -E "^(New|Protocol|Cipher|Server public key)" | sed 's/^/idm   TLS: /' >&2 || true
-    openssl s_client -connect 127.0.0.1:13637 </dev/null 2>/dev/null | grep -E "^(New|Protocol|Cipher|Server public key)" | sed 's/^/slapd TLS: /' >&2 || true
+    openssl s_client -connect "127.0.0.1:$IDM_LDAPS_PORT" </dev/null 2>/dev/null | grep -E "^(New|Protocol|Cipher|Server public key)" | sed 's/^/idm   TLS: /' >&2 || true
+    openssl s_client -connect "127.0.0.1:$((13637 + PO))" </dev/null 2>/dev/null | grep -E "^(New|Protocol|Cipher|Server public key)" | sed 's/^/slapd TLS: /' >&2 || true
 
     S=(--mode search --base "$BASE" --filter '(uid=user{n})' --attrs uid,cn,mail,memberOf --users 10000 -d "$DUR")
     B=(--mode bind -d "$DUR")
@@ -237,12 +272,14 @@ if has_step run; then
             for c in $CONCS; do
                 run "r$round search idm-ldaps c$c" "$IDM" --url "$IDM_LDAPS" --insecure "${S[@]}" -c "$c" \
                     --bind-dn "uid=reader,ou=services,$BASE" --bind-pw "$TOKEN"
+                [[ -z $IDMB ]] || run "r$round search idmB-ldaps c$c" "$IDMB" --url "$IDMB_LDAPS" --insecure "${S[@]}" -c "$c" \
+                    --bind-dn "uid=reader,ou=services,$BASE" --bind-pw "$TOKEN"
                 run "r$round search slapd-ldaps c$c" "$SSHA" --url "$SSHA_LDAPS" --insecure "${S[@]}" -c "$c" \
                     --bind-dn "cn=reader,ou=services,$BASE" --bind-pw readerpw
                 run "r$round search slapd-ldap c$c" "$SSHA" --url "$SSHA_LDAP" "${S[@]}" -c "$c" \
                     --bind-dn "cn=reader,ou=services,$BASE" --bind-pw readerpw
             done
-            [[ $round == 1 ]] && { sleep "$IDLE_SECS"; { rss idm-after-search "$IDM"; rss slapd-ssha-after-search "$SSHA"; } | tee -a "$RSS" >&2; }
+            [[ $round == 1 ]] && { sleep "$IDLE_SECS"; { rss idm-after-search "$IDM"; [[ -z $IDMB ]] || rss idmB-after-search "$IDMB"; rss slapd-ssha-after-search "$SSHA"; } | tee -a "$RSS" >&2; }
         fi
         if [[ " $RUNS_ONLY " == *" svcbind "* ]]; then
             for c in $CONCS; do
@@ -268,7 +305,7 @@ if has_step run; then
         fi
     done
     sleep "$IDLE_SECS"
-    { rss idm-at-end "$IDM"; rss slapd-ssha-at-end "$SSHA"; rss "slapd-argon2-$HASHED-at-end" "$A2"; } | tee -a "$RSS" >&2
+    { rss idm-at-end "$IDM"; [[ -z $IDMB ]] || rss idmB-at-end "$IDMB"; rss slapd-ssha-at-end "$SSHA"; rss "slapd-argon2-$HASHED-at-end" "$A2"; } | tee -a "$RSS" >&2
     log "runs in $RUNS, RSS in $RSS"
     SUMMARY=${SUMMARY:-$RUNS}
 fi
@@ -301,6 +338,7 @@ for work, target, c in seen:
           f"{sum(x['errors'] for x in rs if x)} |")
 print("\nratios idm / slapd within each round (ops/s; p99):")
 pairs = [("search", "idm-ldaps", "slapd-ldaps"), ("search", "idm-ldaps", "slapd-ldap"),
+         ("search", "idmB-ldaps", "slapd-ldaps"), ("search", "idm-ldaps", "idmB-ldaps"),
          ("svcbind", "idm-token-ldaps", "slapd-reader-ssha-ldaps"),
          ("svcbind", "idm-token-ldaps", "slapd-users-ssha-ldaps"),
          ("svcbind", "idm-token-ldaps", "slapd-reader-ssha-ldap"),

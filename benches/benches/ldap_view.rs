@@ -15,7 +15,7 @@
 //! - `ldap_view/nss_initgroups/N`: `(&(objectClass=posixGroup)(memberUid=userK))` → cn,
 //!   gidNumber (nslcd's initgroups: the person's personal group and 3–9 nested groups).
 //! - `ldap_view/nss_group_top/N`: `(&(objectClass=posixGroup)(cn=topK))`, all attributes: a
-//!   top group, whose memberUid lists every person below it (≈ N/4).
+//!   top group, whose memberUid lists every person below it (≈ a fifth of N).
 //!
 //! Setup prints the view's resident cost: VmRSS after a build minus before it, with the
 //! store's pages already read once (so the redb cache does not count), the view kept alive.
@@ -95,6 +95,11 @@ fn fixture(n: usize, path: &std::path::Path) -> Store {
         view.len(),
         after.saturating_sub(before),
         after.saturating_sub(before) * 1024 / n.max(1) as u64,
+    );
+    eprintln!(
+        "ldap_view bench: the view's tables hold {} bytes ({} per person)",
+        view.heap_bytes(),
+        view.heap_bytes() / n.max(1)
     );
     drop(view);
     store
