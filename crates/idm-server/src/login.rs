@@ -148,10 +148,7 @@ pub fn usable_factors(person: &Person, effective: &EffectivePolicy) -> Vec<MfaTy
         out.push(MfaType::BackupCode);
     }
     for w in &c.webauthn {
-        let t = match w.kind {
-            idm_model::credential::WebauthnKind::Passkey => MfaType::Passkey,
-            idm_model::credential::WebauthnKind::SecurityKey => MfaType::SecurityKey,
-        };
+        let t = mfa::webauthn_mfa_type(w.kind);
         if effective.allows(t) && !out.contains(&t) {
             out.push(t);
         }
@@ -434,10 +431,7 @@ pub fn webauthn_start(
             let effective = mfa::effective_policy(&st.store, &p)?;
             let mut creds = Vec::new();
             for w in &p.credentials.webauthn {
-                let t = match w.kind {
-                    idm_model::credential::WebauthnKind::Passkey => MfaType::Passkey,
-                    idm_model::credential::WebauthnKind::SecurityKey => MfaType::SecurityKey,
-                };
+                let t = mfa::webauthn_mfa_type(w.kind);
                 if effective.allows(t) && (!passkeys_only || t == MfaType::Passkey) {
                     creds.push(mfa::webauthn_stored(w)?);
                 }

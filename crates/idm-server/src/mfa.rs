@@ -102,6 +102,23 @@ pub fn effective_with<R: Reader>(
     Ok(credential_policy::effective(policies.iter(), subject))
 }
 
+/// The policy's second-factor type of a registered WebAuthn credential.
+pub fn webauthn_mfa_type(kind: WebauthnKind) -> MfaType {
+    match kind {
+        WebauthnKind::Passkey => MfaType::Passkey,
+        WebauthnKind::SecurityKey => MfaType::SecurityKey,
+    }
+}
+
+/// What holding a registered WebAuthn credential counts as, for
+/// [`credential_policy::can_remove`].
+pub fn webauthn_held(kind: WebauthnKind) -> HeldCredential {
+    match kind {
+        WebauthnKind::Passkey => HeldCredential::Passkey,
+        WebauthnKind::SecurityKey => HeldCredential::SecurityKey,
+    }
+}
+
 /// What a person holds, for [`credential_policy::can_remove`].
 pub fn held(person: &Person) -> Vec<HeldCredential> {
     let c = &person.credentials;
@@ -116,10 +133,7 @@ pub fn held(person: &Person) -> Vec<HeldCredential> {
     {
         out.push(HeldCredential::BackupCodes);
     }
-    out.extend(c.webauthn.iter().map(|w| match w.kind {
-        WebauthnKind::Passkey => HeldCredential::Passkey,
-        WebauthnKind::SecurityKey => HeldCredential::SecurityKey,
-    }));
+    out.extend(c.webauthn.iter().map(|w| webauthn_held(w.kind)));
     out
 }
 

@@ -169,6 +169,22 @@ fn apply(st: &AppState, p: &Person, change: Change, ip: Option<IpAddr>) -> Resul
     Ok(())
 }
 
+/// Applies a change of the person's own and shows the page: with `msg` when it went through,
+/// with the store's reason when it was refused (a duplicate label, a missing credential).
+fn apply_and_show(
+    st: &AppState,
+    s: &FoundSession,
+    p: &Person,
+    change: Change,
+    ip: Option<IpAddr>,
+    msg: &str,
+) -> Result<Response, AppError> {
+    match apply(st, p, change, ip) {
+        Ok(()) => done(st, s, p.uuid, msg),
+        Err(e) => refused(st, s, p, &e.to_string()),
+    }
+}
+
 /// Re-reads the person after a change and shows the page with a message.
 fn done(
     st: &AppState,
@@ -436,18 +452,17 @@ pub async fn totp_remove(
             return refused(st, &s, &p, &msg);
         }
         let label = get("label");
-        match apply(
+        apply_and_show(
             st,
+            &s,
             &p,
             Change::RemoveTotp {
                 uuid: p.uuid,
                 label,
             },
             ip,
-        ) {
-            Ok(()) => done(st, &s, p.uuid, "The authenticator app was removed."),
-            Err(e) => refused(st, &s, &p, &e.to_string()),
-        }
+            "The authenticator app was removed.",
+        )
     })
     .await
 }
@@ -559,8 +574,9 @@ pub async fn passkey_post(
             );
         }
         let record = mfa::webauthn_record(&stored, now)?;
-        match apply(
+        apply_and_show(
             st,
+            &s,
             &p,
             Change::SetWebauthn {
                 uuid: p.uuid,
@@ -568,10 +584,8 @@ pub async fn passkey_post(
                 replace: false,
             },
             ip,
-        ) {
-            Ok(()) => done(st, &s, p.uuid, "The passkey was added."),
-            Err(e) => refused(st, &s, &p, &e.to_string()),
-        }
+            "The passkey was added.",
+        )
     })
     .await
 }
@@ -593,25 +607,20 @@ pub async fn passkey_remove(
         else {
             return refused(st, &s, &p, "No such passkey.");
         };
-        let held = match w.kind {
-            WebauthnKind::Passkey => HeldCredential::Passkey,
-            WebauthnKind::SecurityKey => HeldCredential::SecurityKey,
-        };
-        if let Some(msg) = removable(st, &p, held)? {
+        if let Some(msg) = removable(st, &p, mfa::webauthn_held(w.kind))? {
             return refused(st, &s, &p, &msg);
         }
-        match apply(
+        apply_and_show(
             st,
+            &s,
             &p,
             Change::RemoveWebauthn {
                 uuid: p.uuid,
                 label,
             },
             ip,
-        ) {
-            Ok(()) => done(st, &s, p.uuid, "The passkey was removed."),
-            Err(e) => refused(st, &s, &p, &e.to_string()),
-        }
+            "The passkey was removed.",
+        )
     })
     .await
 }
@@ -633,10 +642,7 @@ pub async fn passkey_rename(
             label: get("label"),
             new_label,
         };
-        match apply(st, &p, change, ip) {
-            Ok(()) => done(st, &s, p.uuid, "The passkey was renamed."),
-            Err(e) => refused(st, &s, &p, &e.to_string()),
-        }
+        apply_and_show(st, &s, &p, change, ip, "The passkey was renamed.")
     })
     .await
 }
